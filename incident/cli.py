@@ -1,0 +1,512 @@
+"""The `incident` command. Thin on purpose: each command parses its arguments, calls one domain
+function, and prints. Every IncidentError becomes one line on stderr and its exit code."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from typer.core import TyperGroup
+
+from incident import store as store_mod
+from incident.errors import IncidentError, UsageError
+from incident.timeutil import elapsed, local_and_utc, now_utc, parse_iso
+
+
+class _Group(TyperGroup):
+    """Turns our error family into a one-line message and an exit code, never a traceback."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except IncidentError as exc:
+            _err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+
+
+app = typer.Typer(cls=_Group, no_args_is_help=True, add_completion=False, rich_markup_mode=None,
+                  help="Run a pricing incident: scope the orders, cancel them, keep the log.")
+cancel_app = typer.Typer(cls=_Group, no_args_is_help=True, help="Cancel the affected orders.")
+step_app = typer.Typer(cls=_Group, no_args_is_help=True, help="Tick, skip or reopen checklist steps.")
+app.add_typer(cancel_app, name="cancel")
+app.add_typer(step_app, name="step")
+
+_out = Console(highlight=False)
+_err = Console(stderr=True, highlight=False)
+
+IncidentOpt = Annotated[Optional[str], typer.Option(
+    "--incident", help="Incident id (default: the most recent open incident).",
+    envvar="INCIDENT_ID")]
+ByOpt = Annotated[Optional[str], typer.Option(
+    "--by", help="Who is doing this, for the log (default: your login name).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def _home() -> Path:
+    return store_mod.home()
+
+
+def _open(incident_id: str | None) -> store_mod.Store:
+    return store_mod.open_store(_home(), incident_id)
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def _money(value: Decimal | str | None, currency: str | None = None) -> str:
+    if value is None:
+        return "-"
+    value = Decimal(value)
+    places = Decimal(1) if currency in ("JPY", "KRW") else Decimal("0.01")
+    text = f"{value.quantize(places):,}"
+    return f"{text} {currency}" if currency else text
+
+
+def _table(title: str | None, columns: list[str], rows: list[list[str]]) -> None:
+    """A rich table on a terminal, tab-separated lines when piped."""
+    if _out.is_terminal:
+        table = Table(title=title, title_justify="left")
+        for column in columns:
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*row)
+        _out.print(table)
+    else:
+        if title:
+            print(f"# {title}")
+        print("\t".join(columns))
+        for row in rows:
+            print("\t".join(row))
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+@app.command("open")
+def open_incident(
+    sku: Annotated[list[str], typer.Option("--sku", help="A SKU hit by the stacked discount (repeat for more).")],
+    start: Annotated[str, typer.Option("--start", help="When the bad price went live (ISO-8601 with offset).")],
+    end: Annotated[str, typer.Option("--end", help="When it was stopped, or now (the window is [start, end)).")],
+    floor: Annotated[Optional[str], typer.Option("--floor", help="Only orders whose net unit price is below this amount.")] = None,
+    marketplace: Annotated[Optional[str], typer.Option("--marketplace", help="Country code (US, UK, DE, JP, ...) or marketplace id; inferred from the reports if left out.")] = None,
+    title: Annotated[Optional[str], typer.Option("--title", help="A short name for the incident.")] = None,
+    runbook: Annotated[str, typer.Option("--runbook", help="Checklist to follow.")] = "promo-stacking",
+    by: ByOpt = None,
+) -> None:
+    """Open an incident and print its id.
+
+    Example: incident open --sku SONIC-HP-BLK --start 2026-11-20T14:02-08:00 --end 2026-11-20T14:30-08:00 --floor 100
+    """
+    from incident import marketplaces, runbook as runbook_mod
+
+    window_start = _parse_time(start, "--start")
+    window_end = _parse_time(end, "--end")
+    if window_end <= window_start:
+        raise UsageError("--end must be after --start")
+    floor_value = None
+    if floor is not None:
+        try:
+            floor_value = Decimal(floor)
+        except ArithmeticError:
+            raise UsageError(f"--floor '{floor}' is not an amount: write it like 100 or 99.50") from None
+        if not floor_value.is_finite() or floor_value <= 0:
+            raise UsageError("--floor must be a positive amount")
+    code = marketplaces.lookup(marketplace).code if marketplace else None
+    skus = [s.strip() for s in sku if s.strip()]
+    if not skus:
+        raise UsageError("give at least one --sku")
+    steps = runbook_mod.load(runbook)
+    store = store_mod.create(_home(), title=title or f"Stacked discount on {', '.join(skus)}",
+                             skus=skus, window_start=window_start, window_end=window_end,
+                             floor=floor_value, marketplace=code, who=store_mod.actor(by),
+                             steps=steps)
+    with store:
+        incident = store.incident()
+        tz = marketplaces.BY_CODE[code].timezone if code else None
+        print(incident.id)
+        _err.print(f"Opened {incident.id}: {incident.title}\n"
+                   f"  window {local_and_utc(window_start, tz)} to {local_and_utc(window_end, tz)}\n"
+                   f"  folder {store.folder}\n"
+                   f"Next: incident next", markup=False)
+
+
+def _parse_time(text: str, option: str):
+    from incident.timeutil import parse_option
+
+    return parse_option(text, option)
+
+
+@app.command("list")
+def list_incidents(as_json: JsonOpt = False) -> None:
+    """List the incidents under INCIDENT_HOME.
+
+    Example: incident list
+    """
+    incidents = store_mod.list_incidents(_home())
+    if as_json:
+        _print_json([{"id": i.id, "title": i.title, "state": i.state, **i.scope()} for i in incidents])
+        return
+    _table(None, ["id", "state", "title"], [[i.id, i.state, i.title] for i in incidents])
+
+
+@app.command()
+def pull(
+    report: Annotated[list[Path], typer.Option("--report", help="A Seller Central order report (.txt or .gz); repeat for more.")],
+    encoding: Annotated[Optional[str], typer.Option("--encoding", help="Force the files' encoding: utf-8, cp1252 or cp932.")] = None,
+    incident: IncidentOpt = None,
+    by: ByOpt = None,
+) -> None:
+    """Read order reports into the incident and sort the affected orders.
+
+    Example: incident pull --report all-orders.txt --report unshipped.txt
+    """
+    from incident import orders
+
+    with _open(incident) as store:
+        result = orders.pull_reports(store, report, store_mod.actor(by), encoding)
+        for r in result.reports:
+            print(f"read {r.path.name}: {r.title}, {r.encoding}, {r.rows_read} lines, "
+                  f"{len(r.lines)} for the scope's SKUs")
+        print(f"{result.new_lines} new order lines, {result.updated_lines} updated")
+        if result.marketplace:
+            print(f"marketplace: {result.marketplace} (from the reports' sales channel)")
+        for warning in result.warnings:
+            _err.print(f"warning: {warning}", markup=False)
+        _print_buckets(_decisions(store))
+
+
+def _decisions(store: store_mod.Store):
+    from incident.scope import sort_lines
+
+    return sort_lines(store.lines(), store.incident())
+
+
+def _print_buckets(decisions: list) -> None:
+    from incident.scope import BUCKET_TITLES, money
+
+    rows = []
+    for name, entry in money(decisions).items():
+        for currency, values in (entry["totals"] or {None: {}}).items():
+            rows.append([name, BUCKET_TITLES[name], str(entry["orders"]), str(entry["units"]),
+                         _money(values.get("list_price"), currency),
+                         _money(values.get("price_paid"), currency),
+                         _money(values.get("loss"), currency)])
+    _table("Affected orders", ["bucket", "what", "orders", "units", "list price", "paid", "loss"], rows)
+
+
+@app.command("orders")
+def list_orders(
+    bucket: Annotated[Optional[str], typer.Option("--bucket", help="Only this bucket: cancellable_mfn, fba_support, shipped_unrecoverable, already_cancelled, needs_attention.")] = None,
+    as_json: JsonOpt = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV (to attach to a Seller Support case).")] = False,
+    incident: IncidentOpt = None,
+) -> None:
+    """List the affected order lines, with money. No buyer data is shown.
+
+    Example: incident orders --bucket fba_support --csv > fba-orders.csv
+    """
+    from incident.cancellation import neutralise
+    from incident.scope import BUCKETS
+
+    if bucket is not None and bucket not in BUCKETS:
+        raise UsageError(f"--bucket '{bucket}' is not one of {', '.join(BUCKETS)}")
+    with _open(incident) as store:
+        chosen = [d for d in _decisions(store) if bucket is None or d.bucket == bucket]
+    records = [{
+        "order_id": d.line.order_id, "order_item_id": d.line.order_item_id, "sku": d.line.sku,
+        "purchase_date": d.line.purchase_date, "fulfillment_channel": d.line.fulfillment_channel,
+        "order_status": d.line.order_status, "units": d.units, "currency": d.line.currency,
+        "list_price": d.list_price, "price_paid": d.price_paid, "loss": d.loss,
+        "promotion_ids": d.line.promotion_ids, "bucket": d.bucket, "reason": d.reason,
+    } for d in chosen]
+    if as_json:
+        _print_json(records)
+    elif as_csv:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        columns = list(records[0]) if records else ["order_id", "bucket"]
+        writer.writerow(columns)
+        for record in records:
+            writer.writerow([neutralise("" if record[c] is None else str(record[c])) for c in columns])
+        sys.stdout.write(buffer.getvalue())
+    else:
+        _table(f"{len(records)} affected order lines", [
+            "order", "item code", "sku", "status", "channel", "units", "list", "paid", "loss", "bucket", "why"],
+            [[r["order_id"], r["order_item_id"] or "-", r["sku"], r["order_status"] or "-",
+              r["fulfillment_channel"] or "-", str(r["units"]), _money(r["list_price"], None),
+              _money(r["price_paid"], None), _money(r["loss"], None), r["bucket"], r["reason"]]
+             for r in records])
+
+
+@cancel_app.command("export")
+def cancel_export(
+    fmt: Annotated[str, typer.Option("--format", help="txt (to upload), xlsx, or both.")] = "txt",
+    reason: Annotated[str, typer.Option("--reason", help="Cancellation reason code. PricingError by default; GeneralAdjustment if Amazon rejects it.")] = "PricingError",
+    incident: IncidentOpt = None,
+    by: ByOpt = None,
+) -> None:
+    """Write Seller Central's Order Cancellation upload file for every cancellable item.
+
+    Example: incident cancel export --format both
+    """
+    from incident import cancellation
+    from incident.scope import BUCKET_TITLES
+
+    with _open(incident) as store:
+        result = cancellation.export(store, store_mod.actor(by), fmt, reason)
+    orders = len({row[0] for row in result.rows})
+    print(f"{len(result.rows)} items in {orders} orders go in the file (reason {result.rows[0][1]})")
+    for name, lines in result.left_out.items():
+        if lines:
+            print(f"left out: {lines} lines in {name} ({BUCKET_TITLES[name]})")
+    for path, digest in result.files:
+        print(f"wrote {path}  sha256 {digest[:16]}")
+    print("Upload the .txt in Seller Central: Orders > Upload order related files > Order Cancellation")
+
+
+@step_app.command("done")
+def step_done(
+    step_id: Annotated[str, typer.Argument(metavar="ID", help="Step id, as `incident status` shows it.")],
+    note: Annotated[Optional[str], typer.Option("--note", help="What was done, for the report.")] = None,
+    incident: IncidentOpt = None,
+    by: ByOpt = None,
+) -> None:
+    """Tick a step done.
+
+    Example: incident step done stop-bleeding --note "promo SOCIAL20 ended 14:31"
+    """
+    _mark(incident, step_id, "done", by, note)
+
+
+@step_app.command("skip")
+def step_skip(
+    step_id: Annotated[str, typer.Argument(metavar="ID")],
+    reason: Annotated[str, typer.Option("--reason", help="Why the step does not apply.")],
+    incident: IncidentOpt = None,
+    by: ByOpt = None,
+) -> None:
+    """Skip a step, saying why.
+
+    Example: incident step skip fba-request --reason "no FBA orders"
+    """
+    _mark(incident, step_id, "skipped", by, reason)
+
+
+@step_app.command("reopen")
+def step_reopen(
+    step_id: Annotated[str, typer.Argument(metavar="ID")],
+    reason: Annotated[str, typer.Option("--reason", help="Why the step must be done again.")],
+    incident: IncidentOpt = None,
+    by: ByOpt = None,
+) -> None:
+    """Reopen a done or skipped step.
+
+    Example: incident step reopen cancel-upload --reason "upload rejected the reason code"
+    """
+    _mark(incident, step_id, "open", by, reason)
+
+
+def _mark(incident: str | None, step_id: str, state: str, by: str | None, note: str | None) -> None:
+    from incident import runbook
+
+    with _open(incident) as store:
+        runbook.mark(store, step_id, state, store_mod.actor(by), note)
+        print(f"{step_id}: {state}")
+
+
+def _describe_step(store: store_mod.Store, step: Any) -> list[str]:
+    from incident import runbook
+
+    lines = [f"Next: {step['title']}  [{step['id']}]{'' if step['required'] else '  (optional)'}",
+             f"  Why: {step['why']}", f"  Who: {step['who']}"]
+    if step["manual"]:
+        lines.append(f"  In Seller Central: {step['manual']}")
+    args = runbook.command_args(step, store.incident())
+    if args:
+        lines.append(f"  Run: {runbook.show_command(args)}")
+    lines.append(f"  Then: incident step done {step['id']}   (or: incident step skip {step['id']} --reason ...)"
+                 if not step["ticks_on"] or not args else "  The step ticks itself when the command succeeds.")
+    return lines
+
+
+@app.command("next")
+def next_step(incident: IncidentOpt = None, as_json: JsonOpt = False) -> None:
+    """Show the next open step: what to do, why, and the exact command.
+
+    Example: incident next
+    """
+    from incident import runbook
+
+    with _open(incident) as store:
+        step = runbook.next_open(store)
+        if as_json:
+            _print_json(None if step is None else {
+                "id": step["id"], "title": step["title"], "why": step["why"], "who": step["who"],
+                "manual": step["manual"], "command": runbook.command_args(step, store.incident())})
+            return
+        if step is None:
+            print("Every step is done or skipped. Run `incident status` for the summary.")
+            return
+        print("\n".join(_describe_step(store, step)))
+
+
+@app.command()
+def guide(incident: IncidentOpt = None, by: ByOpt = None) -> None:
+    """Walk through the open steps one by one, asking before running each command.
+
+    Example: incident guide
+    """
+    from incident import runbook
+
+    who = store_mod.actor(by)
+    with _open(incident) as store:
+        incident_id = store.incident().id
+    asked: set[str] = set()
+    while True:
+        with store_mod.open_store(_home(), incident_id) as store:
+            steps = [s for s in store.steps() if s["state"] == "open" and s["id"] not in asked]
+            if not steps:
+                print("No open steps left to go through. `incident status` shows where things stand.")
+                return
+            step = steps[0]
+            asked.add(step["id"])
+            print()
+            print("\n".join(_describe_step(store, step)))
+            args = runbook.command_args(step, store.incident())
+        if args:
+            for position, question in runbook.prompts(args):
+                args[position] = typer.prompt(f"  {question}")
+            if typer.confirm(f"  Run `{runbook.show_command(args)}` now?", default=True):
+                completed = subprocess.run([sys.executable, "-m", "incident", *args[1:]],
+                                           env={**os.environ, "INCIDENT_HOME": str(_home())})
+                if completed.returncode != 0:
+                    print(f"  The command failed (exit {completed.returncode}); fix the problem and "
+                          f"run `incident guide` again.")
+                    continue
+        with store_mod.open_store(_home(), incident_id) as store:
+            if store.step(step["id"])["state"] != "open":
+                print(f"  {step['id']}: done")
+                continue
+            answer = typer.prompt("  Is this step done? [y]es / [s]kip / [l]ater / [q]uit",
+                                  default="l").strip().lower()[:1]
+            if answer == "y":
+                runbook.mark(store, step["id"], "done", who)
+                print(f"  {step['id']}: done")
+            elif answer == "s":
+                reason = typer.prompt("  Why skip it?")
+                runbook.mark(store, step["id"], "skipped", who, reason)
+            elif answer == "q":
+                return
+
+
+@app.command()
+def status(incident: IncidentOpt = None, as_json: JsonOpt = False) -> None:
+    """Where the incident stands: time since it started, each step, each bucket, the exports.
+
+    Example: incident status --json
+    """
+    from incident import marketplaces
+    from incident.scope import counts, money
+
+    with _open(incident) as store:
+        inc = store.incident()
+        decisions = _decisions(store)
+        steps = store.steps()
+        exports = store.exports()
+    now = now_utc()
+    step_records = [{"id": s["id"], "title": s["title"], "state": s["state"], "at": s["at"],
+                     "by": s["by"], "note": s["note"], "required": bool(s["required"])} for s in steps]
+    export_records = [{"at": e["at"], "path": e["path"], "format": e["format"], "rows": e["rows"],
+                       "sha256": e["sha256"], "reason": e["reason"]} for e in exports]
+    if as_json:
+        _print_json({"id": inc.id, "title": inc.title, "state": inc.state, "scope": inc.scope(),
+                     "opened_at": store_mod.iso_utc(inc.opened_at), "opened_by": inc.opened_by,
+                     "elapsed_seconds": int((now - inc.window_start).total_seconds()),
+                     "counts": counts(decisions), "money": money(decisions),
+                     "steps": step_records, "exports": export_records})
+        return
+    tz = marketplaces.BY_CODE[inc.marketplace].timezone if inc.marketplace else None
+    print(f"{inc.id}: {inc.title}  [{inc.state}]")
+    print(f"  {elapsed(now - inc.window_start)} since the bad price went live "
+          f"({local_and_utc(inc.window_start, tz)}); opened {local_and_utc(inc.opened_at, tz)} by {inc.opened_by}")
+    print(f"  SKUs {', '.join(inc.skus)}; window to {local_and_utc(inc.window_end, tz)}"
+          f"{f'; floor {inc.floor}' if inc.floor is not None else ''}; marketplace {inc.marketplace or 'not known yet'}")
+    done = sum(1 for s in steps if s["state"] != "open")
+    rows = []
+    for s in steps:
+        when = elapsed(parse_iso(s["at"]) - inc.window_start) if s["at"] else ""
+        rows.append([s["id"], s["state"] + ("" if s["required"] else " (optional)"), when,
+                     s["by"] or "", s["title"]])
+    _table(f"Checklist: {done} of {len(steps)} steps done or skipped",
+           ["step", "state", "when", "who", "what"], rows)
+    _print_buckets(decisions)
+    if exports:
+        _table("Exports", ["when", "format", "rows", "path"],
+               [[elapsed(parse_iso(e["at"]) - inc.window_start), e["format"], str(e["rows"]), e["path"]]
+                for e in exports])
+
+
+@app.command("log")
+def show_log(incident: IncidentOpt = None, as_json: JsonOpt = False) -> None:
+    """The incident's timeline: every change, when and by whom (UTC).
+
+    Example: incident log
+    """
+    with _open(incident) as store:
+        events = store.events()
+    if as_json:
+        _print_json(events)
+        return
+    _table("Timeline (UTC)", ["#", "at", "who", "what", "details"],
+           [[str(e["seq"]), e["at"], e["actor"], e["action"],
+             json.dumps(e["details"], ensure_ascii=False, sort_keys=True)] for e in events])
+
+
+@app.command()
+def purge(
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
+    incident: IncidentOpt = None,
+    by: ByOpt = None,
+) -> None:
+    """Erase buyer names and e-mail addresses from the incident (keeps orders and the log).
+
+    Example: incident purge --yes
+    """
+    with _open(incident) as store:
+        if not yes and not typer.confirm("Erase the buyers' names and e-mail addresses?"):
+            raise typer.Exit(1)
+        count = store.purge_personal_data(store_mod.actor(by))
+    print(f"erased buyer data from {count} order lines")
+
+
+@app.command()
+def demo(
+    home: Annotated[Optional[Path], typer.Option("--home", help="Where to keep the demo incidents (default: a new temporary folder).")] = None,
+) -> None:
+    """Run the whole offline path on the bundled samples: open, pull, export, status.
+
+    Example: incident demo
+    """
+    from incident import demo as demo_mod
+
+    for incident_home, incident_id, notes in demo_mod.run(home):
+        print("\n".join(notes))
+        os.environ["INCIDENT_HOME"] = str(incident_home)
+        status(incident=incident_id, as_json=False)
+        print()
+    print(f"Demo incidents are in {incident_home}. Try: INCIDENT_HOME={incident_home} incident next")
+
+
+def main() -> None:
+    app()

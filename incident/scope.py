@@ -1,0 +1,149 @@
+"""Which order lines an incident affects, and which bucket each one is in.
+
+An affected line is one of the scope's SKUs, bought inside the window [start, end), and, when a
+price floor is set, sold at a net unit price below it. Each affected line lands in exactly one
+bucket; the reason says why, so a manager can check any single decision.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from incident.store import Incident, OrderLine
+
+CANCELLABLE = "cancellable_mfn"
+FBA = "fba_support"
+SHIPPED = "shipped_unrecoverable"
+CANCELLED = "already_cancelled"
+ATTENTION = "needs_attention"
+BUCKETS = [CANCELLABLE, FBA, SHIPPED, CANCELLED, ATTENTION]
+BUCKET_TITLES = {
+    CANCELLABLE: "Cancel now (seller-fulfilled, not shipped)",
+    FBA: "FBA: only Seller Support can cancel",
+    SHIPPED: "Shipped: a loss",
+    CANCELLED: "Already cancelled",
+    ATTENTION: "Needs attention",
+}
+
+_OPEN_STATUSES = {"pending", "unshipped", "pendingavailability"}
+_SHIPPED_STATUSES = {"shipped", "shipping", "delivered", "invoiceunconfirmed"}
+_CANCELLED_STATUSES = {"cancelled", "canceled"}
+
+
+@dataclass
+class Decision:
+    line: OrderLine
+    bucket: str
+    reason: str
+
+    @property
+    def units(self) -> int:
+        return self.line.quantity or 0
+
+    @property
+    def list_price(self) -> Decimal | None:
+        """What the line costs before promotions: item-price covers unit price x quantity."""
+        return self.line.item_price
+
+    @property
+    def price_paid(self) -> Decimal | None:
+        if self.line.item_price is None:
+            return None
+        return self.line.item_price - abs(self.line.item_promotion_discount or Decimal(0))
+
+    @property
+    def loss(self) -> Decimal | None:
+        """The discount the line was sold at: lost money if it ships."""
+        if self.line.item_price is None:
+            return None
+        return abs(self.line.item_promotion_discount or Decimal(0))
+
+    @property
+    def net_unit_price(self) -> Decimal | None:
+        paid = self.price_paid
+        if paid is None or not self.line.quantity:
+            return None
+        return paid / self.line.quantity
+
+
+def _norm(status: str | None) -> str | None:
+    return status.replace(" ", "").replace("_", "").lower() if status else None
+
+
+def decide(line: OrderLine, incident: Incident) -> Decision | None:
+    """The bucket of one line, or None when the line is not affected."""
+    if line.sku not in incident.skus or not incident.in_window(line.purchase_date):
+        return None
+    decision = Decision(line, ATTENTION, "")
+    net = decision.net_unit_price
+    if incident.floor is not None and net is not None and net >= incident.floor:
+        return None
+    order_status, item_status = _norm(line.order_status), _norm(line.item_status)
+    channel = (line.fulfillment_channel or "").lower()
+
+    def bucket(name: str, reason: str) -> Decision:
+        decision.bucket, decision.reason = name, reason
+        return decision
+
+    if order_status in _CANCELLED_STATUSES or item_status in _CANCELLED_STATUSES:
+        return bucket(CANCELLED, "cancelled on Amazon")
+    if (order_status in _SHIPPED_STATUSES or item_status in _SHIPPED_STATUSES
+            or (line.quantity and line.quantity_shipped and line.quantity_shipped >= line.quantity)):
+        return bucket(SHIPPED, "already shipped: only a refund is possible")
+    if channel in ("amazon", "afn"):
+        return bucket(FBA, "fulfilled by Amazon: ask Seller Support to cancel before it is picked")
+    if channel not in ("merchant", "mfn"):
+        return bucket(ATTENTION, "fulfilment channel unknown: pull the All Orders report")
+    if order_status == "partiallyshipped" or (line.quantity_shipped or 0) > 0:
+        # the cancellation file would refund the whole order; Amazon wants an adjustment here
+        return bucket(ATTENTION, "order partly shipped: refund this item from the order page "
+                                 "(Manage Orders > Refund order), the upload file cannot")
+    if order_status is None and not line.quantity_to_ship:
+        return bucket(ATTENTION, "order status unknown: pull the All Orders report")
+    if order_status is not None and order_status not in _OPEN_STATUSES:
+        return bucket(ATTENTION, f"unexpected order status '{line.order_status}'")
+    if line.order_item_id is None:
+        if order_status == "pending":
+            return bucket(ATTENTION, "pending: Amazon shows no item code until payment clears; "
+                                     "pull again in a few minutes")
+        return bucket(ATTENTION, "no order-item-id: pull the Unshipped Orders report too")
+    if incident.floor is not None and net is None:
+        return bucket(ATTENTION, "price unknown (Amazon hides prices of pending orders): cannot "
+                                 "compare with the floor yet; pull again later")
+    return bucket(CANCELLABLE, "seller-fulfilled and not shipped")
+
+
+def sort_lines(lines: list[OrderLine], incident: Incident) -> list[Decision]:
+    return [d for d in (decide(line, incident) for line in lines) if d is not None]
+
+
+def counts(decisions: list[Decision]) -> dict[str, int]:
+    """Orders per bucket (an order with lines in two buckets counts in both), plus totals."""
+    result = {"affected_orders": len({d.line.order_id for d in decisions}),
+              "affected_units": sum(d.units for d in decisions)}
+    for name in BUCKETS:
+        result[name] = len({d.line.order_id for d in decisions if d.bucket == name})
+    return result
+
+
+def money(decisions: list[Decision]) -> dict[str, dict[str, object]]:
+    """Per bucket: lines, units and, per currency, list price, price paid and loss."""
+    result: dict[str, dict[str, object]] = {}
+    for name in BUCKETS:
+        chosen = [d for d in decisions if d.bucket == name]
+        totals: dict[str, dict[str, Decimal]] = {}
+        for d in chosen:
+            if d.list_price is None:
+                continue
+            currency = d.line.currency or ""
+            entry = totals.setdefault(currency, {"list_price": Decimal(0), "price_paid": Decimal(0),
+                                                 "loss": Decimal(0)})
+            entry["list_price"] += d.list_price
+            entry["price_paid"] += d.price_paid
+            entry["loss"] += d.loss
+        result[name] = {"orders": len({d.line.order_id for d in chosen}), "lines": len(chosen),
+                        "units": sum(d.units for d in chosen),
+                        "unpriced_lines": sum(1 for d in chosen if d.list_price is None),
+                        "totals": {c: {k: str(v) for k, v in t.items()} for c, t in totals.items()}}
+    return result
