@@ -225,6 +225,7 @@ def list_orders(
         chosen = [d for d in _decisions(store) if bucket is None or d.bucket == bucket]
     records = [{
         "order_id": d.line.order_id, "order_item_id": d.line.order_item_id, "sku": d.line.sku,
+        "product_name": d.line.product_name,
         "purchase_date": d.line.purchase_date, "fulfillment_channel": d.line.fulfillment_channel,
         "order_status": d.line.order_status, "units": d.units, "currency": d.line.currency,
         "list_price": d.list_price, "price_paid": d.price_paid, "loss": d.loss,

@@ -10,7 +10,7 @@ order, gives the same picture.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from incident import marketplaces
@@ -25,26 +25,26 @@ class PullResult:
     reports: list[Report]
     new_lines: int = 0
     updated_lines: int = 0
-    unchanged_lines: int = 0
     marketplace: str | None = None
     warnings: list[str] = field(default_factory=list)
 
 
-def _merge(line: OrderLine, incoming: ReportLine) -> bool:
-    """Apply one report line; True when anything changed."""
-    stale = (incoming.fields.get("last_updated") is not None and line.last_updated is not None
-             and incoming.fields["last_updated"] < line.last_updated)
-    changed = False
+# Only the Unshipped and legacy reports carry these; their latest pull is the truth.
+_UNDATED_OWN = {"order_item_id", "buyer_email", "buyer_name", "quantity_shipped", "quantity_to_ship"}
+
+
+def _merge(line: OrderLine, incoming: ReportLine) -> None:
+    """Apply one report line. A dated line (All Orders) overwrites unless it is older than what
+    we have; an undated one (Unshipped, legacy) sets its own fields and otherwise fills gaps."""
+    dated = incoming.fields.get("last_updated") is not None
+    stale = dated and line.last_updated is not None and incoming.fields["last_updated"] < line.last_updated
     for name, value in incoming.fields.items():
         if value is None:
             continue
         current = getattr(line, name)
-        if stale and current is not None:
+        if current is not None and (stale or (not dated and name not in _UNDATED_OWN)):
             continue
-        if current != value:
-            setattr(line, name, value)
-            changed = True
-    return changed
+        setattr(line, name, value)
 
 
 def pull_reports(store: Store, paths: list[Path], who: str, encoding: str | None = None) -> PullResult:
@@ -53,24 +53,25 @@ def pull_reports(store: Store, paths: list[Path], who: str, encoding: str | None
     result = PullResult(reports=reports)
     existing = {line.key: line for line in store.lines()}
     touched: dict[tuple, OrderLine] = {}
-    new_keys: set = set()
     channels: Counter[str] = Counter()
     for report in reports:
         for incoming in report.lines:
             key = (incoming.order_id, incoming.sku, incoming.seq)
-            line = touched.get(key) or existing.get(key)
+            line = touched.get(key)
             if line is None:
-                if not incident.in_window(incoming.fields.get("purchase_date")):
+                if key in existing:
+                    line = replace(existing[key])
+                elif incident.in_window(incoming.fields.get("purchase_date")):
+                    line = OrderLine(order_id=incoming.order_id, sku=incoming.sku, seq=incoming.seq)
+                else:
                     continue  # keep only what the incident is about: less personal data held
-                line = OrderLine(order_id=incoming.order_id, sku=incoming.sku, seq=incoming.seq)
-                new_keys.add(key)
-            if _merge(line, incoming) or key in new_keys:
                 touched[key] = line
+            _merge(line, incoming)
             if incoming.fields.get("sales_channel"):
                 channels[str(incoming.fields["sales_channel"])] += 1
-    result.new_lines = len(new_keys)
-    result.updated_lines = len(touched) - len(new_keys)
-    result.unchanged_lines = len(existing) - result.updated_lines
+    changed = {key: line for key, line in touched.items() if existing.get(key) != line}
+    result.new_lines = sum(1 for key in changed if key not in existing)
+    result.updated_lines = len(changed) - result.new_lines
 
     seen = {m.code for m in (marketplaces.from_sales_channel(c) for c in channels) if m}
     marketplace = incident.marketplace
@@ -87,7 +88,7 @@ def pull_reports(store: Store, paths: list[Path], who: str, encoding: str | None
     if result.marketplace:
         details["marketplace_inferred"] = result.marketplace
     with store.change(who, "pull", details) as conn:
-        store.save_lines(conn, list(touched.values()))
+        store.save_lines(conn, list(changed.values()))
         if result.marketplace:
             conn.execute("UPDATE incident SET marketplace = ?", (result.marketplace,))
         store.tick_step(conn, PULL_COMMAND, who)

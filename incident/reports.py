@@ -230,10 +230,10 @@ def _find_structure_error(path: Path, compressed: bool, encoding: str, header: l
                 continue
             if count < width:
                 return InputFileError(
-                    path, f"has {count} fields where the header has {width}: the file is cut "
-                    "off or damaged", _REDOWNLOAD, line=number, column=count + 1,
-                    column_name=header[count])
-            return InputFileError(path, f"has {count} fields where the header has {width}",
+                    path, f"the line ends after {count} of the header's {width} fields, before "
+                    f"'{header[count]}': the file is cut off or damaged", _REDOWNLOAD,
+                    line=number, column=count + 1)
+            return InputFileError(path, f"the line has {count} fields where the header has {width}",
                                   _REDOWNLOAD, line=number, column=width + 1)
     except UnicodeDecodeError:
         return InputFileError(path, f"is not valid {encoding} text", "Pass --encoding with the "

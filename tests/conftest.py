@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from incident.cli import app
+
+ASSETS = Path(__file__).parent / "assets"
+SAMPLES = Path(__file__).parent.parent / "samples"
+WINDOW = ["--start", "2026-11-20T14:00:00-08:00", "--end", "2026-11-20T14:30:00-08:00"]
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path, monkeypatch):
+    """Every test gets its own INCIDENT_HOME and a fixed login name."""
+    target = tmp_path / "incidents"
+    monkeypatch.setenv("INCIDENT_HOME", str(target))
+    monkeypatch.delenv("INCIDENT_ID", raising=False)
+    monkeypatch.setenv("USER", "tester")
+    monkeypatch.setenv("LOGNAME", "tester")
+    return target
+
+
+class Cli:
+    def __init__(self):
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str, code: int = 0, input: str | None = None):
+        result = self.runner.invoke(app, [str(a) for a in args], input=input, catch_exceptions=False)
+        assert result.exit_code == code, f"exit {result.exit_code}\n{result.output}"
+        return result
+
+    def json(self, *args: str):
+        return json.loads(self(*args, "--json").stdout)
+
+
+@pytest.fixture
+def cli():
+    return Cli()
+
+
+@pytest.fixture
+def small_incident(cli):
+    """An incident over the small fixture reports, pulled."""
+    cli("open", "--sku", "SKU-A", *WINDOW, "--floor", "50")
+    cli("pull", "--report", ASSETS / "all-orders-small.txt", "--report", ASSETS / "unshipped-small.txt")
+    return cli
