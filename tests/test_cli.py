@@ -1,0 +1,189 @@
+"""The commands a manager types, end to end: workspace, checklist, guide, status, demo."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from conftest import ASSETS, WINDOW
+from incident.cli import app
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_open_prints_the_id_and_later_commands_find_it(cli, home):
+    incident_id = cli("open", "--sku", "SKU-A", *WINDOW, "--marketplace", "jp").stdout.strip()
+    assert (home / incident_id / "incident.db").exists()
+    status = cli.json("status")
+    assert status["id"] == incident_id
+    assert status["scope"] == {"skus": ["SKU-A"], "window_start": "2026-11-20T22:00:00Z",
+                               "window_end": "2026-11-20T22:30:00Z", "floor": None, "marketplace": "JP"}
+
+
+def test_status_json_has_the_documented_keys(small_incident):
+    status = small_incident.json("status")
+    assert {"id", "scope", "counts", "steps", "exports"} <= set(status)
+    assert set(status["counts"]) == {"affected_orders", "affected_units", "cancellable_mfn", "fba_support",
+                                     "shipped_unrecoverable", "already_cancelled", "needs_attention"}
+    assert status["steps"][0]["id"] == "stop-bleeding"
+
+
+def test_status_text_shows_time_local_and_utc(small_incident):
+    out = small_incident("status").stdout
+    assert "since the bad price went live (2026-11-20 14:00 PST (22:00 UTC))" in out
+    assert "scope-orders\tdone" in out
+    assert "cancellable_mfn\tCancel now" in out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--sku", "A", "--start", "2026-11-20T14:00:00", "--end", "2026-11-20T15:00:00Z"], "offset"),
+    (["--sku", "A", "--start", "2026-11-20T15:00:00Z", "--end", "2026-11-20T14:00:00Z"], "after --start"),
+    (["--sku", "A", *WINDOW, "--floor", "cheap"], "not an amount"),
+    (["--sku", "A", *WINDOW, "--marketplace", "Narnia"], "unknown marketplace"),
+])
+def test_open_rejects_bad_options_with_one_line(cli, home, args, message):
+    result = cli("open", *args, code=2)
+    assert message in result.stderr and result.stderr.count("\n") == 1
+    assert not home.exists() or not list(home.iterdir())
+
+
+def test_commands_without_an_incident_say_how_to_start(cli):
+    result = cli("status", code=4)
+    assert "incident open --sku" in result.stderr
+
+
+def test_steps_tick_skip_reopen_with_validation(small_incident):
+    cli = small_incident
+    cli("step", "done", "stop-bleeding", "--note", "promo ended 14:31", "--by", "mia")
+    assert "already done" in cli("step", "done", "stop-bleeding", code=5).stderr
+    assert "say why" in cli("step", "skip", "fba-request", "--reason", " ", code=2).stderr
+    cli("step", "skip", "fba-request", "--reason", "no FBA orders")
+    cli("step", "reopen", "fba-request", "--reason", "found FBA orders after all")
+    assert "no step 'nope'" in cli("step", "done", "nope", code=2).stderr
+    steps = {s["id"]: s for s in cli.json("status")["steps"]}
+    assert steps["stop-bleeding"]["state"] == "done" and steps["stop-bleeding"]["by"] == "mia"
+    assert steps["fba-request"]["state"] == "open"
+    actions = [e["action"] for e in cli.json("log")]
+    assert actions == ["open", "pull", "step_done", "step_skipped", "step_reopened"]
+
+
+def test_next_fills_in_this_incidents_values(small_incident):
+    cli = small_incident
+    incident_id = cli.json("status")["id"]
+    cli("step", "done", "stop-bleeding")
+    cli("step", "done", "contact-support")
+    out = cli("next").stdout
+    assert "Write the Order Cancellation upload file" in out
+    assert f"incident cancel export --incident {incident_id} --format both" in out
+    assert cli.json("next")["command"] == ["incident", "cancel", "export", "--incident", incident_id, "--format", "both"]
+
+
+def test_guide_runs_commands_after_asking(cli, home):
+    incident_id = cli("open", "--sku", "SKU-A", *WINDOW, "--floor", "50").stdout.strip()
+    answers = "\n".join([
+        "y",                                              # stop-bleeding: done
+        str(ASSETS / "all-orders-small.txt"),             # scope-orders: report paths
+        str(ASSETS / "unshipped-small.txt"),
+        "y",                                              # run the pull
+        "s", "called the account manager instead",        # contact-support: skip
+        "y",                                              # run cancel export
+        "q",
+    ]) + "\n"
+    cli("guide", input=answers)
+    steps = {s["id"]: s["state"] for s in cli.json("status", "--incident", incident_id)["steps"]}
+    assert steps["stop-bleeding"] == "done"
+    assert steps["scope-orders"] == "done"
+    assert steps["contact-support"] == "skipped"
+    assert steps["cancel-export"] == "done"
+    assert list(home.glob("*/exports/*.txt"))
+
+
+def test_event_log_is_append_only_and_files_are_private(small_incident, home):
+    db = next(home.glob("*/incident.db"))
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600
+    assert stat.S_IMODE(db.parent.stat().st_mode) == 0o700
+    conn = sqlite3.connect(db)
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        conn.execute("DELETE FROM events")
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        conn.execute("UPDATE events SET actor = 'someone else'")
+
+
+def test_no_buyer_data_in_the_log_or_listings(small_incident):
+    text = small_incident("log").stdout + small_incident("orders", "--csv").stdout + \
+        small_incident("status", "--json").stdout
+    assert "@marketplace" not in text and "Alex Miller" not in text
+
+
+def test_purge_erases_buyer_data(small_incident, home):
+    db = next(home.glob("*/incident.db"))
+    count = lambda: sqlite3.connect(db).execute(
+        "SELECT count(*) FROM order_lines WHERE buyer_email IS NOT NULL OR buyer_name IS NOT NULL").fetchone()[0]
+    assert count() > 0
+    small_incident("purge", "--yes")
+    assert count() == 0
+    assert small_incident.json("log")[-1]["action"] == "purge_personal_data"
+
+
+def test_demo_runs_the_offline_path(cli, tmp_path):
+    out = cli("demo", "--home", tmp_path / "demo").stdout
+    assert "US marketplace" in out and "JP marketplace" in out
+    assert len(list((tmp_path / "demo").glob("*/exports/*.txt"))) == 2
+    assert "cancellable_mfn" in out
+
+
+def test_every_command_has_a_summary_and_an_example():
+    import typer.main
+
+    group = typer.main.get_command(app)
+
+    def walk(command, prefix=""):
+        for name, sub in getattr(command, "commands", {}).items():
+            if getattr(sub, "commands", None):
+                yield from walk(sub, prefix + name + " ")
+            else:
+                yield prefix + name, sub
+
+    for name, command in walk(group):
+        assert command.help and "Example:" in command.help, f"`incident {name}` has no example"
+
+
+def test_installed_command_runs_as_a_real_process(tmp_path):
+    command = Path(sys.executable).parent / "incident"
+    env = {**os.environ, "INCIDENT_HOME": str(tmp_path / "h")}
+    opened = subprocess.run([command, "open", "--sku", "SKU-A", *WINDOW], capture_output=True,
+                            text=True, env=env, cwd=tmp_path)
+    assert opened.returncode == 0, opened.stderr
+    bad = subprocess.run([command, "pull", "--report", tmp_path / "missing.txt"], capture_output=True,
+                         text=True, env=env, cwd=tmp_path)
+    assert bad.returncode == 3 and "Traceback" not in bad.stderr
+    assert bad.stderr.strip() == f"error: {tmp_path / 'missing.txt'}: no such file. Check the path"
+
+
+def test_wheel_ships_runbooks_templates_and_samples(tmp_path):
+    """A plain, non-editable install must find its data from any working directory."""
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", tmp_path / "dist", ROOT],
+                           capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    wheel = next((tmp_path / "dist").glob("incident-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "incident/_data/runbooks/promo-stacking.yaml" in names
+    assert "incident/_data/samples/us/all-orders.txt" in names
+    assert any(n.startswith("incident/_data/templates/") for n in names)
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", target, wheel], check=True)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    run = subprocess.run([sys.executable, "-m", "incident", "demo", "--home", elsewhere / "h"], capture_output=True,
+                         text=True, cwd=elsewhere, env={**os.environ, "PYTHONPATH": str(target)})
+    assert run.returncode == 0, run.stderr
+    assert str(target) in subprocess.run(
+        [sys.executable, "-c", "import incident.resources as r; print(r.data_dir('runbooks'))"],
+        capture_output=True, text=True, cwd=elsewhere, env={**os.environ, "PYTHONPATH": str(target)}).stdout
