@@ -98,16 +98,20 @@ class Scenario:
                  finish: datetime, window_start: datetime, window_end: datetime,
                  incident_sku: str | None = None, burst_orders: int = 260,
                  background_orders: int = 120, promotion_ids: str = "SOCIAL-PROMO-20 COUPON-40",
-                 mfn_share: float = 0.6):
+                 mfn_share: float = 0.6, incident_share: float = 0.3, extra_skus: int = 0):
         self.marketplace = BY_CODE[marketplace]
         self.random = random.Random(seed)
-        self.catalog = CATALOG.get(marketplace, CATALOG["US"])
+        self.catalog = list(CATALOG.get(marketplace, CATALOG["US"]))
+        self.catalog += [Product(f"SKU-{n:05d}", f"B0GEN{n:05d}", f"Catalogue item {n}",
+                                 Decimal(self.random.randrange(500, 20000)) / 100)
+                         for n in range(extra_skus)]
         self.incident_product = next(p for p in self.catalog if p.sku == (incident_sku or self.catalog[0].sku))
         self.begin, self.finish = begin, finish
         self.window_start, self.window_end = window_start, window_end
         self.burst_orders, self.background_orders = burst_orders, background_orders
         self.promotion_ids = promotion_ids
         self.mfn_share = mfn_share
+        self.incident_share = incident_share
         self._ids: set[str] = set()
         self.reported_at = window_end + timedelta(minutes=25)
 
@@ -154,7 +158,7 @@ class Scenario:
                       channel=channel, marketplace=self.marketplace,
                       buyer_email=f"{rnd.randrange(16**12):012x}@marketplace.amazon.{tld}",
                       buyer_name=name, city=city[0], postal_code=city[2])
-        product = self.incident_product if burst or rnd.random() < 0.3 else rnd.choice(self.catalog)
+        product = self.incident_product if burst or rnd.random() < self.incident_share else rnd.choice(self.catalog)
         order.items.append(self._item(product, status, burst))
         if rnd.random() < 0.12 or status == "PartiallyShipped":
             extra = rnd.choice([p for p in self.catalog if p is not product])

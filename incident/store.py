@@ -16,6 +16,7 @@ import secrets
 import sqlite3
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -113,11 +114,16 @@ class Incident:
     opened_by: str
     state: str
 
+    @cached_property
+    def _window_iso(self) -> tuple[str, str]:
+        return iso_utc(self.window_start), iso_utc(self.window_end)
+
     def in_window(self, purchase_date: str | None) -> bool:
+        """`purchase_date` as stored: UTC in iso_utc's fixed format, so text order is time order."""
         if purchase_date is None:
             return False
-        moment = parse_iso(purchase_date)
-        return self.window_start <= moment < self.window_end
+        start, end = self._window_iso
+        return start <= purchase_date < end
 
     def scope(self) -> dict[str, Any]:
         return {"skus": self.skus, "window_start": iso_utc(self.window_start),

@@ -1,0 +1,115 @@
+"""Benchmark the offline core on a big account: an All Orders report of 1,000,000 lines and its
+Unshipped report; `incident pull` + `cancel export` for one SKU, against pandas (pyarrow engine)
+just reading the same files; peak memory; start-up time of `incident --help` and `status`.
+
+    make bench            (or: .venv/bin/python bench/bench_pull.py [--lines N])
+
+Writes bench/results-pull.json and prints a Markdown table for bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / "data"
+BIN = Path(sys.executable).parent
+WINDOW = ("2026-11-20T14:02:00-08:00", "2026-11-20T14:30:00-08:00")
+
+
+def generate(lines: int) -> tuple[Path, Path]:
+    from incident.scenario import ALL_ORDERS_COLUMNS, UNSHIPPED_COLUMNS, Scenario, write_report
+
+    all_path, unshipped_path = DATA / f"all-orders-{lines}.txt", DATA / f"unshipped-{lines}.txt"
+    if all_path.exists() and unshipped_path.exists():
+        return all_path, unshipped_path
+    DATA.mkdir(exist_ok=True)
+    start, end = (datetime.fromisoformat(t) for t in WINDOW)
+    orders_needed = int(lines / 1.12)  # about 12% of orders have a second line
+    scenario = Scenario("US", 1, begin=start - timedelta(days=30), finish=end + timedelta(days=1),
+                        window_start=start, window_end=end, burst_orders=5000,
+                        background_orders=orders_needed - 5000, incident_share=0.002, extra_skus=2000)
+    orders = list(scenario.orders())
+    write_report(all_path, ALL_ORDERS_COLUMNS, scenario.all_orders_rows(orders))
+    write_report(unshipped_path, UNSHIPPED_COLUMNS, scenario.unshipped_rows(orders))
+    return all_path, unshipped_path
+
+
+def timed(args: list[str], env: dict[str, str]) -> tuple[float, int]:
+    """Wall time and peak RSS (MiB) of one command, in a fresh process."""
+    probe = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
+             "r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL); "
+             "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, r.returncode)")
+    out = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, env=env, check=True)
+    seconds, rss_kib, code = out.stdout.split()
+    if code != "0":
+        raise SystemExit(f"{' '.join(args)} failed with exit {code}")
+    return float(seconds), int(rss_kib) // 1024
+
+
+def pandas_read(paths: list[Path]) -> tuple[float, int]:
+    code = ("import sys, time, pandas as pd; t = time.perf_counter(); "
+            "[pd.read_csv(p, sep='\\t', engine='pyarrow', dtype=str) for p in sys.argv[1:]]; "
+            "print(time.perf_counter() - t)")
+    out = subprocess.run([sys.executable, "-c", code, *map(str, paths)], capture_output=True, text=True, check=True)
+    return float(out.stdout), 0
+
+
+def best(runs: int, fn, *args):
+    results = [fn(*args) for _ in range(runs)]
+    return min(r[0] for r in results), max(r[1] for r in results)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=3)
+    options = parser.parse_args()
+    t = time.perf_counter()
+    all_path, unshipped_path = generate(options.lines)
+    print(f"data ready in {time.perf_counter() - t:.1f}s: {all_path.stat().st_size >> 20} MiB + "
+          f"{unshipped_path.stat().st_size >> 20} MiB", file=sys.stderr)
+
+    incident = str(BIN / "incident")
+    results = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+               "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "lines": options.lines}
+    results["pandas_read_s"] = best(options.runs, pandas_read, [all_path, unshipped_path])[0]
+    pulls, exports, peaks = [], [], []
+    for run in range(options.runs):
+        home = DATA / f"home-{run}"
+        subprocess.run(["rm", "-rf", str(home)], check=True)
+        env = {**os.environ, "INCIDENT_HOME": str(home)}
+        subprocess.run([incident, "open", "--sku", "SONIC-HP-BLK", "--start", WINDOW[0], "--end", WINDOW[1],
+                        "--floor", "100"], env=env, check=True, capture_output=True)
+        seconds, peak = timed([incident, "pull", "--report", str(all_path), "--report", str(unshipped_path)], env)
+        pulls.append(seconds)
+        peaks.append(peak)
+        seconds, peak = timed([incident, "cancel", "export"], env)
+        exports.append(seconds)
+        peaks.append(peak)
+    results["pull_s"], results["export_s"] = min(pulls), min(exports)
+    results["peak_rss_mib"] = max(peaks)
+    results["ratio_to_pandas"] = round((results["pull_s"] + results["export_s"]) / results["pandas_read_s"], 2)
+    env = {**os.environ, "INCIDENT_HOME": str(DATA / "home-0")}
+    results["help_s"] = best(5, timed, [incident, "--help"], env)[0]
+    results["status_s"] = best(5, timed, [incident, "status"], env)[0]
+    (HERE / "results-pull.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results, indent=2))
+    print(f"\n| lines | pandas read (pyarrow) | pull | cancel export | pull+export / pandas | peak RSS | --help | status |")
+    print("|---|---|---|---|---|---|---|---|")
+    print(f"| {options.lines:,} | {results['pandas_read_s']:.2f} s | {results['pull_s']:.2f} s | "
+          f"{results['export_s']:.2f} s | {results['ratio_to_pandas']}x | {results['peak_rss_mib']} MiB | "
+          f"{results['help_s']:.3f} s | {results['status_s']:.3f} s |")
+
+
+if __name__ == "__main__":
+    main()
