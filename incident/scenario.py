@@ -231,6 +231,15 @@ class Scenario:
                 }
 
 
+def from_spec(spec: dict) -> Scenario:
+    """The scenario a samples/*/scope.json describes (the same orders every time)."""
+    return Scenario(spec["marketplace"], spec["seed"], begin=datetime.fromisoformat(spec["begin"]),
+                    finish=datetime.fromisoformat(spec["finish"]),
+                    window_start=datetime.fromisoformat(spec["start"]),
+                    window_end=datetime.fromisoformat(spec["end"]),
+                    burst_orders=spec["burst_orders"], background_orders=spec["background_orders"])
+
+
 def write_report(path: Path, columns: list[str], rows: Iterable[dict[str, str]],
                  encoding: str = "utf-8", newline: str = "\n") -> int:
     """Tab-delimited, the way Seller Central writes it. Returns the number of data rows."""

@@ -1,0 +1,252 @@
+"""Talking to the Selling Partner API through python-amazon-sp-api, safely.
+
+The library does the HTTP, the login and the endpoints. This module adds what it leaves out and
+guards against its known pitfalls (see the reference, section 4):
+- it never retries: we pace each operation with Amazon's token buckets, honour Retry-After on 429,
+  back off with jitter on 5xx and timeouts, and refresh an expired access token once;
+- a 429 or 5xx with an empty body comes back from it as an empty success: a guard on its
+  transport turns every HTTP error into an exception, whatever the body;
+- SP_API_DEFAULT_MARKETPLACE silently overrides the marketplace: we remove it from our process;
+- its DEBUG log prints tokens and buyer data: its loggers are held at WARNING;
+- credentials come only from the environment or its credentials.yml, never from code or logs;
+- its login-token cache is process-wide: `forget_tokens()` clears it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import urlparse
+
+from incident import marketplaces
+from incident.errors import IncidentError, UsageError
+from incident.ratelimits import DEFAULT_PLANS, RealClock, TokenBucket
+
+DEFAULT_LWA = "https://api.amazon.com/auth/o2/token"
+REGION_ENDPOINTS = {"NA": "https://sellingpartnerapi-na.amazon.com",
+                    "EU": "https://sellingpartnerapi-eu.amazon.com",
+                    "FE": "https://sellingpartnerapi-fe.amazon.com"}
+CREDENTIAL_ENV = ("SP_API_REFRESH_TOKEN", "LWA_APP_ID", "LWA_CLIENT_SECRET")
+
+
+class ApiError(IncidentError):
+    """Amazon (or the simulator) said no, after our retries."""
+
+    def __init__(self, operation: str, status: int | None, message: str, retry_after: float | None = None):
+        self.operation, self.status, self.retry_after = operation, status, retry_after
+        where = f"HTTP {status}" if status else "no answer"
+        super().__init__(f"{operation}: {where}: {message}")
+
+
+class _HttpError(Exception):
+    def __init__(self, status: int, body: bytes, headers: Any):
+        self.status, self.body, self.headers = status, body, headers
+
+    def message(self) -> str:
+        try:
+            import json
+
+            errors = json.loads(self.body).get("errors") or []
+            return "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errors) or "no details"
+        except Exception:
+            return "no details"
+
+
+class _GuardedTransport:
+    """Raises on every HTTP error status, so an empty-bodied 429/5xx is never taken for data."""
+
+    def __init__(self, inner: Any):
+        self._inner = inner
+
+    def request(self, method, url, **kwargs):
+        response = self._inner.request(method, url, **kwargs)
+        if response.status_code >= 400:
+            raise _HttpError(response.status_code, response.content, response.headers)
+        return response
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+@dataclass
+class Settings:
+    marketplace: marketplaces.Marketplace
+    seller_id: str | None
+    endpoint: str
+    lwa_endpoint: str
+    config_path: Path | None
+    timeout: float = 20.0
+    max_retries: int = 6
+
+
+def load_settings(marketplace_code: str | None = None, config: Path | None = None) -> Settings:
+    """incident.toml (or $INCIDENT_CONFIG) for marketplace, seller id and endpoints; the
+    environment overrides it."""
+    path = config or (Path(os.environ["INCIDENT_CONFIG"]) if os.environ.get("INCIDENT_CONFIG") else Path("incident.toml"))
+    data: dict[str, Any] = {}
+    if path.exists():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8")).get("spapi", {})
+        except tomllib.TOMLDecodeError as exc:
+            from incident.errors import InputFileError
+
+            raise InputFileError(path, f"is not valid TOML ({exc})", "Fix the file") from None
+    else:
+        path = None
+    code = marketplace_code or os.environ.get("INCIDENT_MARKETPLACE") or data.get("marketplace")
+    if not code:
+        raise UsageError("no marketplace: pass --marketplace, or set `marketplace` under [spapi] in incident.toml")
+    market = marketplaces.lookup(code)
+    endpoint = os.environ.get("INCIDENT_SPAPI_ENDPOINT") or data.get("endpoint") or REGION_ENDPOINTS[market.region]
+    lwa = os.environ.get("INCIDENT_LWA_ENDPOINT") or data.get("lwa_endpoint") or DEFAULT_LWA
+    seller = os.environ.get("INCIDENT_SELLER_ID") or data.get("seller_id")
+    return Settings(market, seller, endpoint.rstrip("/"), lwa, path,
+                    timeout=float(data.get("timeout", 20.0)), max_retries=int(data.get("max_retries", 6)))
+
+
+def credential_sources() -> dict[str, bool]:
+    """Which credential sources are present (never their values)."""
+    config = Path(os.environ.get("SP_API_CONFIG_DIR", Path.home() / ".config" / "python-sp-api")) / "credentials.yml"
+    return {**{name: bool(os.environ.get(name)) for name in CREDENTIAL_ENV}, str(config): config.exists()}
+
+
+def forget_tokens() -> None:
+    from sp_api.auth import access_token_client
+
+    access_token_client.cache.clear()
+    access_token_client.grantless_cache.clear()
+
+
+@dataclass
+class _Market:
+    endpoint: str
+    marketplace_id: str
+    region: str
+
+
+@dataclass
+class Connection:
+    """One seller account: builds python-amazon-sp-api clients and runs every call through the
+    pacer and the retry loop."""
+
+    settings: Settings
+    clock: Any = field(default_factory=RealClock)
+    plans: dict[str, tuple[float, int]] = field(default_factory=lambda: dict(DEFAULT_PLANS))
+    on_wait: Callable[[str, float], None] | None = None
+
+    def __post_init__(self) -> None:
+        os.environ.pop("SP_API_DEFAULT_MARKETPLACE", None)
+        for name in ("sp_api", "httpx", "httpcore"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+        host = urlparse(self.settings.endpoint).hostname
+        if host in ("127.0.0.1", "localhost", "::1"):
+            no_proxy = os.environ.get("NO_PROXY", "")
+            if host not in no_proxy:
+                os.environ["NO_PROXY"] = ",".join(filter(None, [no_proxy, host]))
+        self._buckets = {name: TokenBucket(rate, burst) for name, (rate, burst) in self.plans.items()}
+        self._clients: dict[tuple, Any] = {}
+        self.calls = 0
+
+    def _auth_class(self):
+        from sp_api.auth import AccessTokenClient
+
+        parsed = urlparse(self.settings.lwa_endpoint)
+        return type("IncidentAccessTokenClient", (AccessTokenClient,),
+                    {"scheme": f"{parsed.scheme}://", "host": parsed.netloc, "path": parsed.path or "/auth/o2/token"})
+
+    def client(self, cls: type, **kwargs: Any) -> Any:
+        from sp_api.base.credential_provider import (FromConfigFileCredentialProvider,
+                                                     FromEnvironmentVariablesCredentialProvider,
+                                                     MissingCredentials)
+
+        key = (cls, tuple(sorted(kwargs.items())))
+        if key not in self._clients:
+            market = _Market(self.settings.endpoint, self.settings.marketplace.marketplace_id,
+                             self.settings.marketplace.region)
+            try:
+                client = cls(marketplace=market, credential_providers=(
+                    FromEnvironmentVariablesCredentialProvider, FromConfigFileCredentialProvider),
+                    auth_token_client_class=self._auth_class(), timeout=self.settings.timeout, **kwargs)
+            except MissingCredentials:
+                raise UsageError("no SP-API credentials: set SP_API_REFRESH_TOKEN, LWA_APP_ID and "
+                                 "LWA_CLIENT_SECRET, or write python-amazon-sp-api's credentials.yml; "
+                                 "`incident doctor` checks them") from None
+            client._transport = _GuardedTransport(client._transport)
+            client._auth._transport = _GuardedTransport(client._auth._transport)
+            self._clients[key] = client
+        return self._clients[key]
+
+    def pace(self, operation: str) -> None:
+        bucket = self._buckets.get(operation)
+        if bucket is None:
+            return
+        wait = bucket.wait_time(self.clock.now())
+        if wait > 0:
+            if self.on_wait:
+                self.on_wait(operation, wait)
+            self.clock.sleep(wait)
+        bucket.take(self.clock.now())
+
+    def call(self, operation: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run one SP-API call, paced and retried. Raises ApiError when it cannot succeed."""
+        import httpx
+        from sp_api.auth.exceptions import AuthorizationError
+        from sp_api.base.exceptions import SellingApiException
+
+        refreshed = False
+        for attempt in range(self.settings.max_retries + 1):
+            self.pace(operation)
+            self.calls += 1
+            try:
+                return fn(*args, **kwargs)
+            except _HttpError as exc:
+                status, message = exc.status, exc.message()
+                if status == 403 and "expired" in message.lower() and not refreshed:
+                    forget_tokens()  # the cached login token is stale: log in again once
+                    refreshed = True
+                    continue
+                if status == 429:
+                    retry_after = _retry_after(exc.headers)
+                    self._drain(operation)
+                    self.clock.sleep(retry_after if retry_after is not None else self._backoff(attempt))
+                    continue
+                if status >= 500 or (status == 400 and "pagination" in message.lower() and attempt == 0):
+                    self.clock.sleep(self._backoff(attempt))
+                    continue
+                if status in (401, 403) and operation == "login":
+                    raise ApiError("login", status, message)
+                raise ApiError(operation, status, message) from None
+            except (httpx.TimeoutException, httpx.TransportError) as exc:
+                if attempt == self.settings.max_retries:
+                    raise ApiError(operation, None, f"{type(exc).__name__}: the server did not answer") from None
+                self.clock.sleep(self._backoff(attempt))
+            except AuthorizationError as exc:
+                raise ApiError("login", getattr(exc, "status_code", None),
+                               "Amazon refused the credentials (check the refresh token and LWA app id/secret)") from None
+            except SellingApiException as exc:  # an error body the guard let through (never expected)
+                raise ApiError(operation, None, str(exc)) from None
+        raise ApiError(operation, None, f"still failing after {self.settings.max_retries} retries")
+
+    def _drain(self, operation: str) -> None:
+        """The server says we are out of tokens: trust it over our own bucket."""
+        bucket = self._buckets.get(operation)
+        if bucket is not None:
+            bucket.wait_time(self.clock.now())
+            bucket.tokens = min(bucket.tokens, 0.0)
+
+    @staticmethod
+    def _backoff(attempt: int) -> float:
+        return min(60.0, 0.5 * 2 ** attempt) * (0.5 + random.random())
+
+
+def _retry_after(headers: Any) -> float | None:
+    value = headers.get("Retry-After") if headers is not None else None
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
