@@ -47,51 +47,51 @@ def _merge(line: OrderLine, incoming: ReportLine) -> None:
         setattr(line, name, value)
 
 
+def merge_into(store: Store, conn, incident, incoming: list[ReportLine]) -> tuple[int, int]:
+    """Merge report-shaped lines into the saved ones inside an open change(); (new, updated).
+    Lines of orders outside the window are not kept: less personal data held."""
+    existing = {line.key: line for line in store.lines(conn)}
+    touched: dict[tuple, OrderLine] = {}
+    for line_in in incoming:
+        key = (line_in.order_id, line_in.sku, line_in.seq)
+        line = touched.get(key)
+        if line is None:
+            if key in existing:
+                line = replace(existing[key])
+            elif incident.in_window(line_in.fields.get("purchase_date")):
+                line = OrderLine(order_id=line_in.order_id, sku=line_in.sku, seq=line_in.seq)
+            else:
+                continue
+            touched[key] = line
+        _merge(line, line_in)
+    changed = [line for key, line in touched.items() if existing.get(key) != line]
+    store.save_lines(conn, changed)
+    new = sum(1 for line in changed if line.key not in existing)
+    return new, len(changed) - new
+
+
 def pull_reports(store: Store, paths: list[Path], who: str, encoding: str | None = None) -> PullResult:
     incident = store.incident()
     reports = [read_report(path, incident.skus, encoding) for path in paths]
     result = PullResult(reports=reports)
-    existing = {line.key: line for line in store.lines()}
-    touched: dict[tuple, OrderLine] = {}
-    channels: Counter[str] = Counter()
-    for report in reports:
-        for incoming in report.lines:
-            key = (incoming.order_id, incoming.sku, incoming.seq)
-            line = touched.get(key)
-            if line is None:
-                if key in existing:
-                    line = replace(existing[key])
-                elif incident.in_window(incoming.fields.get("purchase_date")):
-                    line = OrderLine(order_id=incoming.order_id, sku=incoming.sku, seq=incoming.seq)
-                else:
-                    continue  # keep only what the incident is about: less personal data held
-                touched[key] = line
-            _merge(line, incoming)
-            if incoming.fields.get("sales_channel"):
-                channels[str(incoming.fields["sales_channel"])] += 1
-    changed = {key: line for key, line in touched.items() if existing.get(key) != line}
-    result.new_lines = sum(1 for key in changed if key not in existing)
-    result.updated_lines = len(changed) - result.new_lines
-
+    incoming = [line for report in reports for line in report.lines]
+    channels: Counter[str] = Counter(str(l.fields["sales_channel"]) for l in incoming
+                                     if l.fields.get("sales_channel"))
     seen = {m.code for m in (marketplaces.from_sales_channel(c) for c in channels) if m}
     marketplace = incident.marketplace
     if marketplace is None and len(seen) == 1:
-        marketplace = seen.pop()
-        result.marketplace = marketplace
+        result.marketplace = seen.pop()
     elif marketplace and seen - {marketplace}:
         result.warnings.append(f"the reports include orders from {', '.join(sorted(seen))}; "
                                f"this incident is for {marketplace}")
-
     details = {"files": [{"name": r.path.name, "kind": r.kind, "encoding": r.encoding,
-                          "rows_read": r.rows_read, "scope_lines": len(r.lines)} for r in reports],
-               "new_lines": result.new_lines, "updated_lines": result.updated_lines}
+                          "rows_read": r.rows_read, "scope_lines": len(r.lines)} for r in reports]}
     if result.marketplace:
         details["marketplace_inferred"] = result.marketplace
     with store.change(who, "pull", details) as conn:
-        store.save_lines(conn, list(changed.values()))
+        result.new_lines, result.updated_lines = merge_into(store, conn, incident, incoming)
+        details.update(new_lines=result.new_lines, updated_lines=result.updated_lines)
         if result.marketplace:
             conn.execute("UPDATE incident SET marketplace = ?", (result.marketplace,))
         store.tick_step(conn, PULL_COMMAND, who)
     return result
-
-

@@ -148,6 +148,7 @@ class Connection:
             no_proxy = os.environ.get("NO_PROXY", "")
             if host not in no_proxy:
                 os.environ["NO_PROXY"] = ",".join(filter(None, [no_proxy, host]))
+        forget_tokens()  # the library caches login tokens process-wide, whatever the account
         self._buckets = {name: TokenBucket(rate, burst) for name, (rate, burst) in self.plans.items()}
         self._clients: dict[tuple, Any] = {}
         self.calls = 0
@@ -206,8 +207,8 @@ class Connection:
                 return fn(*args, **kwargs)
             except _HttpError as exc:
                 status, message = exc.status, exc.message()
-                if status == 403 and "expired" in message.lower() and not refreshed:
-                    forget_tokens()  # the cached login token is stale: log in again once
+                if status == 403 and not refreshed:
+                    forget_tokens()  # the cached login token may be stale or expired: log in again once
                     refreshed = True
                     continue
                 if status == 429:
@@ -218,8 +219,6 @@ class Connection:
                 if status >= 500 or (status == 400 and "pagination" in message.lower() and attempt == 0):
                     self.clock.sleep(self._backoff(attempt))
                     continue
-                if status in (401, 403) and operation == "login":
-                    raise ApiError("login", status, message)
                 raise ApiError(operation, status, message) from None
             except (httpx.TimeoutException, httpx.TransportError) as exc:
                 if attempt == self.settings.max_retries:

@@ -223,9 +223,9 @@ class Store:
                         marketplace=row["marketplace"], opened_at=parse_iso(row["opened_at"]),
                         opened_by=row["opened_by"], state=row["state"])
 
-    def lines(self) -> list[OrderLine]:
+    def lines(self, conn: sqlite3.Connection | None = None) -> list[OrderLine]:
         result = []
-        for row in self.conn.execute("SELECT * FROM order_lines ORDER BY purchase_date, order_id, sku, seq"):
+        for row in (conn or self.conn).execute("SELECT * FROM order_lines ORDER BY purchase_date, order_id, sku, seq"):
             values = {name: row[name] for name in ("order_id", "sku", "seq", *LINE_FIELDS)}
             for name in _MONEY_FIELDS:
                 if values[name] is not None:
