@@ -13,7 +13,7 @@ from pathlib import Path
 
 from incident.errors import StateError, UsageError
 from incident.reports import ITEM_CODE, ORDER_ID
-from incident.scope import BUCKETS, CANCELLABLE, Decision, sort_lines
+from incident.scope import BUCKETS, CANCELLABLE, Decision, sort_store
 from incident.store import Store, write_private
 from incident.timeutil import now_utc
 
@@ -57,7 +57,7 @@ def build_rows(decisions: list[Decision], reason: str) -> list[list[str]]:
     rows: list[list[str]] = []
     seen: set[tuple[str, str]] = set()
     for decision in decisions:
-        if decision.bucket != CANCELLABLE:
+        if decision.bucket != CANCELLABLE or decision.in_flight:
             continue
         line = decision.line
         order_id, item_code = line.order_id, line.order_item_id or ""
@@ -104,7 +104,7 @@ def export(store: Store, who: str, fmt: str = "txt", reason: str = DEFAULT_REASO
         raise UsageError(f"--format '{fmt}' is not one of {', '.join(FORMATS)}")
     reason = check_reason(reason)
     incident = store.incident()
-    decisions = sort_lines(store.lines(), incident)
+    decisions = sort_store(store)
     rows = build_rows(decisions, reason)
     result = ExportResult(rows=rows)
     for name in BUCKETS:

@@ -19,7 +19,7 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from incident import store as store_mod
-from incident.errors import IncidentError, UsageError
+from incident.errors import EXIT_PARTIAL, IncidentError, StateError, UsageError
 from incident.timeutil import elapsed, local_and_utc, now_utc, parse_iso
 
 
@@ -162,15 +162,24 @@ def list_incidents(as_json: JsonOpt = False) -> None:
 
 @app.command()
 def pull(
-    report: Annotated[list[Path], typer.Option("--report", help="A Seller Central order report (.txt or .gz); repeat for more.")],
+    report: Annotated[Optional[list[Path]], typer.Option("--report", help="A Seller Central order report (.txt or .gz); repeat for more.")] = None,
     encoding: Annotated[Optional[str], typer.Option("--encoding", help="Force the files' encoding: utf-8, cp1252 or cp932.")] = None,
+    live: Annotated[bool, typer.Option("--live", help="Pull through the Selling Partner API instead of files.")] = False,
+    plan: Annotated[bool, typer.Option("--plan", help="With --live: only show the plan and its estimated time.")] = False,
+    strategy: Annotated[Optional[str], typer.Option("--strategy", help="With --live: force search, v0 or report.")] = None,
+    repeat: Annotated[Optional[float], typer.Option("--repeat", metavar="MINUTES", help="With --live: pull again every MINUTES until stopped (Ctrl-C).")] = None,
     incident: IncidentOpt = None,
     by: ByOpt = None,
 ) -> None:
-    """Read order reports into the incident and sort the affected orders.
+    """Read order reports (or the live API) into the incident and sort the affected orders.
 
     Example: incident pull --report all-orders.txt --report unshipped.txt
+    Example: incident pull --live --repeat 5
     """
+    if live:
+        return _pull_live(incident, by, plan, strategy, repeat)
+    if not report:
+        raise UsageError("give --report FILE (repeat for more), or --live to pull through the API")
     from incident import orders
 
     with _open(incident) as store:
@@ -186,10 +195,80 @@ def pull(
         _print_buckets(_decisions(store))
 
 
-def _decisions(store: store_mod.Store):
-    from incident.scope import sort_lines
+def _connection(store: store_mod.Store):
+    from incident import spapi
 
-    return sort_lines(store.lines(), store.incident())
+    return spapi.Connection(spapi.load_settings(store.incident().marketplace))
+
+
+def _pull_live(incident: str | None, by: str | None, plan_only: bool, strategy: str | None,
+               repeat: float | None) -> None:
+    import time
+
+    from incident import live
+
+    if strategy not in (None, "search", "v0", "report"):
+        raise UsageError(f"--strategy '{strategy}' is not one of search, v0, report")
+    while True:
+        with _open(incident) as store:
+            connection = _connection(store)
+            with _progress() as update:
+                puller = live.LivePull(store, connection, store_mod.actor(by), progress=update)
+                result = puller.run(force=strategy, plan_only=plan_only)
+            p = result.plan
+            if not result.resumed:
+                ways = ", ".join(f"{name} ~{_duration(sec)}" for name, sec in p.seconds.items())
+                print(f"plan: {p.strategy} (about {p.estimated_orders} orders in the window, "
+                      f"{p.estimated_affected} for the scope's SKUs; {ways})")
+            for note in p.notes:
+                print(f"note: {note}")
+            if plan_only:
+                return
+            print(f"pulled {result.orders_seen} orders in {result.pages} pages with {result.api_calls} API calls: "
+                  f"{result.new_lines} new order lines, {result.updated_lines} updated")
+            _print_buckets(_decisions(store))
+        if not repeat:
+            return
+        print(f"next pull in {repeat:g} minutes (Ctrl-C to stop)")
+        time.sleep(repeat * 60)
+
+
+def _duration(seconds: float) -> str:
+    if seconds == float("inf"):
+        return "n/a"
+    return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
+
+class _progress:
+    """A rich progress bar on a terminal; a line per page otherwise."""
+
+    def __enter__(self):
+        if _err.is_terminal:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._bar = Progress(TextColumn("pulling"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[orders]} orders"), TimeRemainingColumn(), console=_err)
+            self._bar.start()
+            self._task = self._bar.add_task("pull", total=None, orders=0)
+        else:
+            self._bar = None
+        return self.update
+
+    def update(self, pages: int, total: int, orders: int) -> None:
+        if self._bar is not None:
+            self._bar.update(self._task, completed=pages, total=total, orders=orders)
+        else:
+            _err.print(f"page {pages} of ~{total}: {orders} orders", markup=False)
+
+    def __exit__(self, *exc):
+        if self._bar is not None:
+            self._bar.stop()
+
+
+def _decisions(store: store_mod.Store):
+    from incident.scope import sort_store
+
+    return sort_store(store)
 
 
 def _print_buckets(decisions: list) -> None:
@@ -274,6 +353,138 @@ def cancel_export(
     for path, digest in result.files:
         print(f"wrote {path}  sha256 {digest[:16]}")
     print("Upload the .txt in Seller Central: Orders > Upload order related files > Order Cancellation")
+
+
+@cancel_app.command("submit")
+def cancel_submit(
+    reason: Annotated[str, typer.Option("--reason", help="Cancellation reason code (PricingError; GeneralAdjustment if refused).")] = "PricingError",
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be sent, send nothing.")] = False,
+    incident: IncidentOpt = None,
+    by: ByOpt = None,
+) -> None:
+    """Submit every cancellable item as one cancellation feed, exactly once, and record Amazon's answer.
+
+    Example: incident cancel submit --yes
+    """
+    from incident import feeds
+    from incident.scope import CANCELLABLE, money
+
+    with _open(incident) as store:
+        pending = feeds.open_submission(store)
+        if pending is None:
+            rows = feeds.rows_to_submit(store, reason)
+            if not rows:
+                raise StateError("nothing to submit: no cancellable item that is not already in a feed")
+            chosen = {(r[0], r[2]) for r in rows}
+            decisions = [d for d in _decisions(store) if (d.line.order_id, d.line.order_item_id) in chosen]
+            totals = money(decisions)[CANCELLABLE]["totals"]
+            value = ", ".join(f"{_money(t['price_paid'], c)} paid ({_money(t['list_price'], c)} list)"
+                              for c, t in totals.items())
+            print(f"{len(rows)} items in {len({r[0] for r in rows})} orders, {value}, reason {rows[0][1]}")
+            for exported in store.exports():
+                _err.print(f"warning: an upload file was written {exported['at']} ({exported['path']}); "
+                           "if it was uploaded in Seller Central, those orders are cancelled already", markup=False)
+            if dry_run:
+                print("dry run: nothing sent")
+                return
+            if not yes and not typer.confirm("Send this cancellation feed to Amazon now?"):
+                raise typer.Exit(1)
+        else:
+            print(f"continuing submission {pending['id']} ({pending['rows']} items, state {pending['state']})")
+            if dry_run:
+                return
+        result = feeds.submit(store, _connection(store), store_mod.actor(by), reason)
+    print(f"feed {result.feed_id}: {result.accepted} of {result.rows} items cancelled, {len(result.rejected)} refused")
+    for item in result.rejected:
+        print(f"refused: {item['order_id']} item {item['order_item_id']}: {item['error_message']}")
+    if result.reason_rejected:
+        print("Amazon refused the reason code: run `incident cancel submit --reason GeneralAdjustment`")
+    if result.rejected:
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+@app.command("stop-sales")
+def stop_sales(
+    undo: Annotated[bool, typer.Option("--undo", help="Put back the quantities saved when sales were stopped.")] = False,
+    incident: IncidentOpt = None,
+    by: ByOpt = None,
+) -> None:
+    """Set the scope's seller-fulfilled SKUs to quantity 0 (and say what must be done by hand).
+
+    Example: incident stop-sales
+    """
+    from incident import listings
+
+    with _open(incident) as store:
+        result = listings.stop_sales(store, _connection(store), store_mod.actor(by), undo)
+    for sku, before, after in result.changed:
+        print(f"{sku}: quantity {before} -> {after}")
+    if not result.changed:
+        print("no seller-fulfilled quantity changed")
+    if not undo:
+        print("Still to do by hand in Seller Central, then `incident step done stop-bleeding`:")
+        for step in listings.MANUAL_STEPS:
+            print(f"  - {step}")
+        if result.fba_skus:
+            print(f"  FBA SKUs: {', '.join(result.fba_skus)}")
+
+
+@app.command()
+def doctor(
+    marketplace: Annotated[Optional[str], typer.Option("--marketplace", help="Marketplace to check (default: config).")] = None,
+) -> None:
+    """Check SP-API credentials, configuration and the connection, without printing any secret.
+
+    Example: incident doctor --marketplace US
+    """
+    from datetime import timedelta
+
+    from incident import spapi
+
+    for source, present in spapi.credential_sources().items():
+        print(f"{'ok ' if present else '-- '} {source}: {'set' if present else 'not set'}")
+    settings = spapi.load_settings(marketplace)
+    print(f"marketplace {settings.marketplace.code} ({settings.marketplace.marketplace_id}), "
+          f"endpoint {settings.endpoint}, login {settings.lwa_endpoint}, seller id "
+          f"{'set' if settings.seller_id else 'not set (needed by stop-sales)'}, config {settings.config_path or 'none'}")
+    from sp_api.api import Orders
+
+    connection = spapi.Connection(settings)
+    client = connection.client(Orders, version="2026-01-01")
+    since = now_utc() - timedelta(hours=1)
+    connection.call("searchOrders", client.search_orders, createdAfter=store_mod.iso_utc(since), maxResultsPerPage=1)
+    print("ok  login and searchOrders answered")
+
+
+sandbox_app = typer.Typer(cls=_Group, no_args_is_help=True, help="The local SP-API simulator.")
+app.add_typer(sandbox_app, name="sandbox")
+
+
+@sandbox_app.command("serve")
+def sandbox_serve(
+    port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1.")] = 8123,
+    sample: Annotated[str, typer.Option("--sample", help="Seed from this bundled sample: us or jp.")] = "us",
+) -> None:
+    """Serve a simulated seller account on 127.0.0.1 until Ctrl-C.
+
+    Example: incident sandbox serve --port 8123
+    """
+    import time
+
+    from incident.sandbox import seeded
+
+    simulator = seeded(sample)
+    url = simulator.start(port=port)
+    print(f"SP-API simulator on {url} ({sample} sample, seller {simulator.seller_id}). Use it with:")
+    print(f"  export INCIDENT_SPAPI_ENDPOINT={url} INCIDENT_LWA_ENDPOINT={url}/auth/o2/token "
+          f"INCIDENT_SELLER_ID={simulator.seller_id}")
+    print("  export SP_API_REFRESH_TOKEN=sandbox LWA_APP_ID=sandbox LWA_CLIENT_SECRET=sandbox")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        simulator.stop()
 
 
 @step_app.command("done")
@@ -494,14 +705,16 @@ def purge(
 @app.command()
 def demo(
     home: Annotated[Optional[Path], typer.Option("--home", help="Where to keep the demo incidents (default: a new temporary folder).")] = None,
+    live: Annotated[bool, typer.Option("--live", help="Run against the local SP-API simulator: serve, pull, stop-sales, export, submit, status.")] = False,
 ) -> None:
-    """Run the whole offline path on the bundled samples: open, pull, export, status.
+    """Run the whole path on the bundled samples: open, pull, export, status (offline by default).
 
     Example: incident demo
+    Example: incident demo --live
     """
     from incident import demo as demo_mod
 
-    for incident_home, incident_id, notes in demo_mod.run(home):
+    for incident_home, incident_id, notes in (demo_mod.run_live(home) if live else demo_mod.run(home)):
         print("\n".join(notes))
         os.environ["INCIDENT_HOME"] = str(incident_home)
         status(incident=incident_id, as_json=False)

@@ -40,3 +40,50 @@ def run(home: Path | None = None) -> Iterator[tuple[Path, str, list[str]]]:
             for path, _ in exported.files:
                 notes.append(f"$ incident cancel export --format both  -> {path}")
         yield root, incident_id, notes
+
+
+def run_live(home: Path | None = None) -> Iterator[tuple[Path, str, list[str]]]:
+    """The same incident, pulled and cancelled through the local SP-API simulator."""
+    import os
+
+    from incident import feeds, listings, live, spapi
+    from incident.sandbox import seeded
+
+    root = Path(home) if home else Path(tempfile.mkdtemp(prefix="incident-demo-live-"))
+    simulator = seeded("us", processing_seconds=1.0)
+    url = simulator.start()
+    overrides = {"INCIDENT_SPAPI_ENDPOINT": url, "INCIDENT_LWA_ENDPOINT": f"{url}/auth/o2/token",
+                 "INCIDENT_SELLER_ID": simulator.seller_id, "SP_API_REFRESH_TOKEN": "sandbox",
+                 "LWA_APP_ID": "sandbox", "LWA_CLIENT_SECRET": "sandbox"}
+    saved = {name: os.environ.get(name) for name in overrides}
+    os.environ.update(overrides)
+    try:
+        scope = json.loads((data_dir("samples") / "us" / "scope.json").read_text())
+        notes = [f"== Live demo against the SP-API simulator at {url}"]
+        opened = store.create(root, title=f"Live demo: stacked discount on {', '.join(scope['skus'])}",
+                              skus=scope["skus"], window_start=parse_iso(scope["start"]),
+                              window_end=parse_iso(scope["end"]), floor=Decimal(scope["floor"]),
+                              marketplace="US", who=DEMO_ACTOR, steps=runbook.load(runbook.DEFAULT_RUNBOOK))
+        with opened as incident_store:
+            incident_id = incident_store.incident().id
+            connection = spapi.Connection(spapi.load_settings("US"))
+            stopped = listings.stop_sales(incident_store, connection, DEMO_ACTOR)
+            notes.append("$ incident stop-sales  -> " + ", ".join(f"{s}: {a} -> {b}" for s, a, b in stopped.changed))
+            pulled = live.LivePull(incident_store, connection, DEMO_ACTOR).run()
+            notes.append(f"$ incident pull --live  -> plan {pulled.plan.strategy}, {pulled.orders_seen} orders, "
+                         f"{pulled.api_calls} API calls, {pulled.new_lines} order lines in scope")
+            exported = cancellation.export(incident_store, DEMO_ACTOR, "txt")
+            notes.append(f"$ incident cancel export  -> {exported.files[0][0]}")
+            submitted = feeds.submit(incident_store, connection, DEMO_ACTOR, poll_seconds=0.5)
+            notes.append(f"$ incident cancel submit --yes  -> feed {submitted.feed_id}: {submitted.accepted} of "
+                         f"{submitted.rows} items cancelled, {len(submitted.rejected)} refused")
+            again = live.LivePull(incident_store, connection, DEMO_ACTOR).run()
+            notes.append(f"$ incident pull --live  -> {again.updated_lines} order lines updated (now cancelled)")
+        yield root, incident_id, notes
+    finally:
+        simulator.stop()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

@@ -11,6 +11,7 @@ EXIT_USAGE = 2
 EXIT_BAD_INPUT = 3
 EXIT_NO_INCIDENT = 4
 EXIT_STATE = 5
+EXIT_PARTIAL = 6  # some of the work was done, some refused: the output says which
 
 
 class IncidentError(Exception):

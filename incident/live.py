@@ -163,17 +163,10 @@ class LivePull:
         self.incident = store.incident()
         self.skus = set(self.incident.skus)
         self.progress = progress or (lambda pages, total, orders: None)
-        self._ensure_table()
         from sp_api.api import Orders
 
         self.orders_2026 = connection.client(Orders, version="2026-01-01")
         self.orders_v0 = connection.client(Orders, version="v0")
-
-    def _ensure_table(self) -> None:
-        self.store.conn.execute(
-            "CREATE TABLE IF NOT EXISTS live_pulls (id INTEGER PRIMARY KEY AUTOINCREMENT, strategy TEXT NOT NULL, "
-            "created_after TEXT NOT NULL, created_before TEXT NOT NULL, cursor TEXT, pages INTEGER NOT NULL DEFAULT 0, "
-            "orders INTEGER NOT NULL DEFAULT 0, done INTEGER NOT NULL DEFAULT 0, started_at TEXT NOT NULL)")
 
     def _created_before(self) -> tuple[str, list[str]]:
         latest = self.conn_now() - timedelta(minutes=2, seconds=5)

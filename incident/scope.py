@@ -36,6 +36,7 @@ class Decision:
     line: OrderLine
     bucket: str
     reason: str
+    in_flight: bool = False  # in a submitted feed whose result is not in yet
 
     @property
     def units(self) -> int:
@@ -71,8 +72,10 @@ def _norm(status: str | None) -> str | None:
     return status.replace(" ", "").replace("_", "").lower() if status else None
 
 
-def decide(line: OrderLine, incident: Incident) -> Decision | None:
-    """The bucket of one line, or None when the line is not affected."""
+def decide(line: OrderLine, incident: Incident,
+           requests: dict[tuple[str, str], tuple[str, str | None]] | None = None) -> Decision | None:
+    """The bucket of one line, or None when the line is not affected. `requests` are the
+    cancellations submitted by feed: (state, Amazon's message) per (order id, item code)."""
     if line.sku not in incident.skus or not incident.in_window(line.purchase_date):
         return None
     decision = Decision(line, ATTENTION, "")
@@ -91,6 +94,9 @@ def decide(line: OrderLine, incident: Incident) -> Decision | None:
     if (order_status in _SHIPPED_STATUSES or item_status in _SHIPPED_STATUSES
             or (line.quantity and line.quantity_shipped and line.quantity_shipped >= line.quantity)):
         return bucket(SHIPPED, "already shipped: only a refund is possible")
+    request_state, message = (requests or {}).get((line.order_id, line.order_item_id or ""), (None, None))
+    if request_state == "accepted":
+        return bucket(CANCELLED, "cancelled by our feed")
     if channel in ("amazon", "afn"):
         return bucket(FBA, "fulfilled by Amazon: ask Seller Support to cancel before it is picked")
     if channel not in ("merchant", "mfn"):
@@ -111,11 +117,22 @@ def decide(line: OrderLine, incident: Incident) -> Decision | None:
     if incident.floor is not None and net is None:
         return bucket(ATTENTION, "price unknown (Amazon hides prices of pending orders): cannot "
                                  "compare with the floor yet; pull again later")
+    if request_state == "rejected":
+        return bucket(ATTENTION, f"Amazon refused the cancellation: {message}")
+    if request_state == "in_flight":
+        decision.in_flight = True
+        return bucket(CANCELLABLE, "in a submitted feed, waiting for Amazon's result")
     return bucket(CANCELLABLE, "seller-fulfilled and not shipped")
 
 
-def sort_lines(lines: list[OrderLine], incident: Incident) -> list[Decision]:
-    return [d for d in (decide(line, incident) for line in lines) if d is not None]
+def sort_lines(lines: list[OrderLine], incident: Incident,
+               requests: dict[tuple[str, str], tuple[str, str | None]] | None = None) -> list[Decision]:
+    return [d for d in (decide(line, incident, requests) for line in lines) if d is not None]
+
+
+def sort_store(store) -> list[Decision]:
+    """Every affected line of an incident, with what its feeds say."""
+    return sort_lines(store.lines(), store.incident(), store.cancel_requests())
 
 
 def counts(decisions: list[Decision]) -> dict[str, int]:

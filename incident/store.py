@@ -59,6 +59,23 @@ CREATE TABLE exports (
     id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, path TEXT NOT NULL,
     format TEXT NOT NULL, rows INTEGER NOT NULL, sha256 TEXT NOT NULL, reason TEXT
 );
+CREATE TABLE submissions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, state TEXT NOT NULL, body BLOB NOT NULL,
+    sha256 TEXT NOT NULL, reason TEXT NOT NULL, rows INTEGER NOT NULL, document_id TEXT, feed_id TEXT,
+    report TEXT
+);
+CREATE TABLE cancel_requests (
+    order_id TEXT NOT NULL, order_item_id TEXT NOT NULL, submission_id INTEGER NOT NULL,
+    state TEXT NOT NULL, message TEXT, PRIMARY KEY (order_id, order_item_id, submission_id)
+);
+CREATE TABLE live_pulls (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, strategy TEXT NOT NULL, created_after TEXT NOT NULL,
+    created_before TEXT NOT NULL, cursor TEXT, pages INTEGER NOT NULL DEFAULT 0,
+    orders INTEGER NOT NULL DEFAULT 0, done INTEGER NOT NULL DEFAULT 0, started_at TEXT NOT NULL
+);
+CREATE TABLE stop_sales (
+    sku TEXT PRIMARY KEY, previous_quantity INTEGER NOT NULL, at TEXT NOT NULL, restored_at TEXT
+);
 CREATE TABLE events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, actor TEXT NOT NULL,
     action TEXT NOT NULL, details TEXT NOT NULL
@@ -247,6 +264,12 @@ class Store:
             known = ", ".join(r["id"] for r in self.steps())
             raise UsageError(f"no step '{step_id}' in this incident's checklist: use one of {known}")
         return row
+
+    def cancel_requests(self) -> dict[tuple[str, str], tuple[str, str | None]]:
+        """The latest feed state per (order id, item code): in_flight, accepted or rejected."""
+        rows = self.conn.execute("SELECT order_id, order_item_id, state, message FROM cancel_requests "
+                                 "ORDER BY submission_id")
+        return {(r["order_id"], r["order_item_id"]): (r["state"], r["message"]) for r in rows}
 
     def exports(self) -> list[sqlite3.Row]:
         return self.conn.execute("SELECT * FROM exports ORDER BY id").fetchall()
