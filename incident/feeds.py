@@ -90,12 +90,12 @@ def submit(store: Store, connection: Connection, who: str, reason: str = "Pricin
             result.feed_id = feed.payload["feedId"]
             _record(store, who, pending["id"], "feed_created", feed_id=result.feed_id)
 
-    for _ in range(max_polls):
+    for poll in range(max_polls):
         state = connection.call("getFeed", feeds.get_feed, result.feed_id).payload
         status = state.get("processingStatus")
         if status in ("DONE", "CANCELLED", "FATAL"):
             break
-        connection.clock.sleep(poll_seconds)
+        connection.clock.sleep(min(poll_seconds, 2.0 * 2 ** poll))  # quick at first, then every poll_seconds
     else:
         raise ApiError("getFeed", None, f"feed {result.feed_id} is still processing; run "
                        "`incident cancel submit` again later to collect its result (nothing is sent twice)")

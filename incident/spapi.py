@@ -188,6 +188,7 @@ class Connection:
             return
         wait = bucket.wait_time(self.clock.now())
         if wait > 0:
+            wait += 0.05  # never arrive a hair early: the server's bucket decides, not ours
             if self.on_wait:
                 self.on_wait(operation, wait)
             self.clock.sleep(wait)

@@ -1,0 +1,272 @@
+"""The live path, through the real python-amazon-sp-api client against the project's SP-API
+simulator on 127.0.0.1: all three pull strategies, throttling, faults, resume after a kill,
+exactly-once cancellation feeds, stop-sales."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import SAMPLES
+from incident import feeds, listings, live, scope, spapi, store
+from incident.ratelimits import VirtualClock
+from incident.sandbox import seeded
+from incident.sandbox.server import Simulator
+from incident.scenario import from_spec
+
+SPEC = json.loads((SAMPLES / "us" / "scope.json").read_text())
+EXPECTED = {"affected_orders": 260, "affected_units": 309, "cancellable_mfn": 107, "fba_support": 80,
+            "shipped_unrecoverable": 45, "already_cancelled": 15, "needs_attention": 13}
+
+
+@pytest.fixture
+def sim(monkeypatch):
+    clock = VirtualClock()
+    simulator = seeded("us", clock=clock, processing_seconds=0)
+    url = simulator.start()
+    for name, value in {"INCIDENT_SPAPI_ENDPOINT": url, "INCIDENT_LWA_ENDPOINT": f"{url}/auth/o2/token",
+                        "INCIDENT_SELLER_ID": simulator.seller_id, "SP_API_REFRESH_TOKEN": "Atzr|test",
+                        "LWA_APP_ID": "amzn1.application-oa2-client.test", "LWA_CLIENT_SECRET": "s3cret-value",
+                        "SP_API_DEFAULT_MARKETPLACE": "DE"}.items():
+        monkeypatch.setenv(name, value)
+    yield simulator
+    simulator.stop()
+
+
+@pytest.fixture
+def incident_store(cli, home):
+    cli("open", "--sku", SPEC["skus"][0], "--start", SPEC["start"], "--end", SPEC["end"],
+        "--floor", SPEC["floor"], "--marketplace", "US")
+    with store.open_store(home) as opened:
+        yield opened
+
+
+def connect(sim: Simulator, **settings) -> spapi.Connection:
+    loaded = spapi.load_settings("US")
+    for key, value in settings.items():
+        setattr(loaded, key, value)
+    return spapi.Connection(loaded, clock=sim.clock)
+
+
+def counts(s):
+    return scope.counts(scope.sort_store(s))
+
+
+@pytest.mark.parametrize("strategy", ["search", "v0", "report"])
+def test_every_strategy_gives_the_same_picture_as_the_report_files(sim, incident_store, strategy):
+    result = live.LivePull(incident_store, connect(sim), "t").run(force=strategy)
+    assert result.plan.strategy == strategy
+    assert counts(incident_store) == EXPECTED
+    lines = {l.key: l for l in incident_store.lines()}
+    cancellable = [d for d in scope.sort_store(incident_store) if d.bucket == "cancellable_mfn"]
+    assert all(d.line.order_item_id and len(d.line.order_item_id) == 14 for d in cancellable)
+    if strategy != "v0":  # buyer contact needs the restricted getOrderBuyerInfo on v0
+        assert all(d.line.buyer_email.endswith("@marketplace.amazon.com") for d in cancellable)
+    assert len(lines) == 260
+
+
+def test_the_plan_prefers_search_and_uses_the_probe_page(sim, incident_store):
+    result = live.LivePull(incident_store, connect(sim), "t").run()
+    assert result.plan.strategy == "search"
+    assert result.plan.seconds["v0"] > 600  # 400 orders one getOrderItems each: minutes
+    first_pages = [q for op, q in sim.calls if op == "searchOrders" and "paginationToken" not in q]
+    assert len(first_pages) == 1 and result.api_calls == 3
+
+
+def test_v0_fallback_when_2026_is_not_open_to_the_app(sim, incident_store):
+    sim.orders_2026 = False
+    result = live.LivePull(incident_store, connect(sim), "t").run()
+    assert result.plan.strategy == "v0"
+    assert counts(incident_store) == EXPECTED
+
+
+def test_busy_window_is_paced_within_the_token_bucket_without_a_429(monkeypatch, cli, home):
+    clock = VirtualClock()
+    spec = dict(SPEC, burst_orders=2500, background_orders=0)
+    simulator = Simulator(from_spec(spec), clock=clock)
+    url = simulator.start()
+    monkeypatch.setenv("INCIDENT_SPAPI_ENDPOINT", url)
+    monkeypatch.setenv("INCIDENT_LWA_ENDPOINT", f"{url}/auth/o2/token")
+    for name in spapi.CREDENTIAL_ENV:
+        monkeypatch.setenv(name, "x")
+    cli("open", "--sku", SPEC["skus"][0], "--start", SPEC["start"], "--end", SPEC["end"], "--marketplace", "US")
+    with store.open_store(home) as s:
+        start = clock.now()
+        result = live.LivePull(s, connect(simulator), "t").run(force="search")
+        elapsed = clock.now() - start
+    simulator.stop()
+    assert result.pages == 25 and result.orders_seen == 2500
+    assert result.api_calls == 25  # not one call was refused
+    lower_bound = (25 - 20) / 0.0056
+    assert lower_bound <= elapsed <= lower_bound * 1.2
+
+
+@pytest.mark.parametrize("kind, options", [
+    ("500", {"times": 3}), ("503", {"times": 2}), ("throttle", {"times": 4, "retry_after": 2}),
+    ("throttle", {"times": 2}), ("expired_token", {}), ("bad_pagination", {"after": 1}),
+])
+def test_faults_are_retried_and_nothing_is_lost_or_doubled(sim, incident_store, kind, options):
+    sim.inject("searchOrders", kind, **options)
+    live.LivePull(incident_store, connect(sim), "t").run(force="search")
+    assert counts(incident_store) == EXPECTED
+
+
+def test_retry_after_is_honoured(sim, incident_store):
+    sim.inject("searchOrders", "throttle", times=1, after=1, retry_after=42)
+    start = sim.clock.now()
+    live.LivePull(incident_store, connect(sim), "t").run(force="search")
+    assert sim.clock.now() - start >= 42
+
+
+def test_slow_answers_and_timeouts(sim, incident_store):
+    sim.inject("searchOrders", "slow", seconds=0.3)
+    sim.inject("searchOrders", "timeout", seconds=1.5, after=1)
+    live.LivePull(incident_store, connect(sim, timeout=1.0), "t").run(force="search")
+    assert counts(incident_store) == EXPECTED
+
+
+def test_fault_that_never_ends_gives_one_clear_error(sim, incident_store, cli, tmp_path, monkeypatch):
+    (tmp_path / "incident.toml").write_text("[spapi]\nmax_retries = 2\n")
+    monkeypatch.setenv("INCIDENT_CONFIG", str(tmp_path / "incident.toml"))
+    sim.inject("searchOrders", "503", times=100)
+    result = cli("pull", "--live", code=1)
+    assert result.stderr.startswith("error: searchOrders:") and "Traceback" not in result.output
+
+
+def test_fatal_report_says_what_to_do(sim, incident_store):
+    sim.inject("createReport", "fatal_report")
+    with pytest.raises(spapi.ApiError, match="ended FATAL"):
+        live.LivePull(incident_store, connect(sim), "t").run(force="report")
+
+
+def test_a_killed_pull_resumes_where_it_stopped(monkeypatch, cli, home, tmp_path):
+    simulator = Simulator(from_spec(dict(SPEC, burst_orders=900, background_orders=0)))
+    url = simulator.start()
+    env = {**os.environ, "INCIDENT_SPAPI_ENDPOINT": url, "INCIDENT_LWA_ENDPOINT": f"{url}/auth/o2/token",
+           "SP_API_REFRESH_TOKEN": "x", "LWA_APP_ID": "x", "LWA_CLIENT_SECRET": "x"}
+    monkeypatch.setattr(os, "environ", env)
+    cli("open", "--sku", SPEC["skus"][0], "--start", SPEC["start"], "--end", SPEC["end"], "--marketplace", "US")
+    simulator.inject("searchOrders", "slow", seconds=30, after=3)  # the 4th page hangs
+    process = subprocess.Popen([Path(sys.executable).parent / "incident", "pull", "--live"], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    db = next(home.glob("*/incident.db"))
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        row = sqlite3.connect(db).execute("SELECT pages FROM live_pulls").fetchone()
+        if row and row[0] == 3:
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    simulator.faults.clear()
+    out = cli("pull", "--live").stdout
+    assert "resuming the pull" in out
+    tokens = [q.get("paginationToken") for op, q in simulator.calls if op == "searchOrders"]
+    assert tokens.count(None) == 1 and tokens.count("100") == 1 and tokens.count("200") == 1
+    assert tokens.count("300") == 2  # the page in flight when killed, asked again
+    assert cli.json("status")["counts"]["affected_orders"] == 900
+    simulator.stop()
+
+
+def test_submit_cancels_once_and_updates_the_buckets(sim, incident_store, cli):
+    live.LivePull(incident_store, connect(sim), "t").run()
+    out = cli("cancel", "submit", "--yes").stdout
+    assert "107 of 107 items cancelled, 0 refused" in out
+    assert len(sim.feeds) == 1
+    assert counts(incident_store)["cancellable_mfn"] == 0
+    assert "nothing to submit" in cli("cancel", "submit", "--yes", code=5).stderr
+    assert len(sim.feeds) == 1
+    # the next pull sees them cancelled on Amazon too
+    live.LivePull(incident_store, connect(sim), "t").run()
+    assert counts(incident_store)["already_cancelled"] == 15 + 107
+    steps = {s["id"]: s["state"] for s in cli.json("status")["steps"]}
+    assert steps["cancel-upload"] == "done"
+
+
+def test_a_crash_after_create_feed_does_not_send_a_second_feed(sim, incident_store, monkeypatch):
+    connection = connect(sim)
+    live.LivePull(incident_store, connection, "t").run()
+    real = feeds._record
+
+    def crash(store_, who, submission_id, state, **values):
+        if state == "feed_created":
+            raise KeyboardInterrupt  # killed right after Amazon took the feed
+        real(store_, who, submission_id, state, **values)
+
+    monkeypatch.setattr(feeds, "_record", crash)
+    with pytest.raises(KeyboardInterrupt):
+        feeds.submit(incident_store, connection, "t", poll_seconds=30)
+    monkeypatch.setattr(feeds, "_record", real)
+    result = feeds.submit(incident_store, connection, "t", poll_seconds=30)
+    assert result.resumed and len(sim.feeds) == 1 and result.accepted == 107
+
+
+def test_refused_rows_are_recorded_with_amazons_message(sim, incident_store, cli):
+    live.LivePull(incident_store, connect(sim), "t").run()
+    shipped = [d.line.order_id for d in scope.sort_store(incident_store) if d.bucket == "cancellable_mfn"][:2]
+    for order_id in shipped:
+        sim.orders[order_id].status = "Shipped"
+    result = cli("cancel", "submit", "--yes", code=6)
+    assert "105 of 107 items cancelled, 2 refused" in result.stdout
+    attention = {r["order_id"]: r["reason"] for r in cli.json("orders", "--bucket", "needs_attention")}
+    assert all("already shipped" in attention[o] for o in shipped)
+
+
+def test_refused_reason_code_says_how_to_fix(sim, incident_store, cli):
+    sim.reasons.discard("PricingError")
+    live.LivePull(incident_store, connect(sim), "t").run()
+    result = cli("cancel", "submit", "--yes", code=6)
+    assert "--reason GeneralAdjustment" in result.stdout
+    result = cli("cancel", "submit", "--yes", "--reason", "GeneralAdjustment", code=5)  # refused rows wait for a fresh pull
+    assert "nothing to submit" in result.stderr
+
+
+def test_dry_run_sends_nothing(sim, incident_store, cli):
+    live.LivePull(incident_store, connect(sim), "t").run()
+    out = cli("cancel", "submit", "--dry-run").stdout
+    assert "107 items in" in out and "dry run" in out and not sim.feeds
+
+
+def test_stop_sales_and_undo(sim, incident_store, cli):
+    sku = SPEC["skus"][0]
+    assert "500 -> 0" in cli("stop-sales").stdout
+    assert sim.listings[sku] == 0
+    cli("stop-sales")  # again: the saved quantity stays 500
+    assert "0 -> 500" in cli("stop-sales", "--undo").stdout
+    assert sim.listings[sku] == 500
+
+
+def test_doctor_checks_without_printing_secrets(sim, cli):
+    out = cli("doctor", "--marketplace", "US").stdout
+    assert "login and searchOrders answered" in out
+    assert "s3cret-value" not in out and "Atzr|test" not in out
+
+
+def test_doctor_reports_missing_credentials(sim, cli, monkeypatch):
+    for name in spapi.CREDENTIAL_ENV:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("SP_API_CONFIG_DIR", "/nonexistent")
+    monkeypatch.setenv("HOME", "/nonexistent")
+    assert "no SP-API credentials" in cli("doctor", "--marketplace", "US", code=2).stderr
+
+
+def test_demo_live(cli, tmp_path):
+    out = cli("demo", "--live", "--home", tmp_path / "d").stdout
+    assert "107 of 107 items cancelled" in out and "plan search" in out
+
+
+def test_marketplace_ids_match_the_library():
+    from sp_api.base import Marketplaces
+
+    from incident.marketplaces import BY_CODE
+
+    for code, market in BY_CODE.items():
+        assert Marketplaces[code].marketplace_id == market.marketplace_id, code
