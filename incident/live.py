@@ -67,14 +67,16 @@ def _after_burst(calls: float, operation: str, plans=DEFAULT_PLANS) -> float:
     return max(0.0, calls - burst) / rate
 
 
-def estimate_seconds(orders: int, affected: int, report_seconds: float = ASSUMED_REPORT_SECONDS,
+def estimate_seconds(orders: int, candidates: int, report_seconds: float = ASSUMED_REPORT_SECONDS,
                      plans=DEFAULT_PLANS) -> dict[str, float]:
-    """The least time each way can take under the token buckets (the first call is free)."""
+    """The least time each way can take under the token buckets, for `orders` in the window of
+    which `candidates` are seller-fulfilled and unshipped (the report path asks getOrder for their
+    item codes only)."""
     pages = max(1, math.ceil(orders / PAGE))
     return {
         "search": _after_burst(pages, "searchOrders", plans),
         "v0": max(_after_burst(pages, "getOrders", plans), _after_burst(orders, "getOrderItems", plans)),
-        "report": report_seconds + _after_burst(affected, "getOrder", plans),
+        "report": report_seconds + _after_burst(candidates, "getOrder", plans),
     }
 
 
@@ -153,6 +155,12 @@ def lines_from_v0(order: dict, items: list[dict], skus: set[str]) -> list[Report
     return result
 
 
+def _needs_item_codes(fields: dict) -> bool:
+    """Lines the cancellation needs the order itself for: seller-fulfilled and not yet shipped."""
+    return fields.get("fulfillment_channel") == "Merchant" and fields.get("order_status") in (
+        "Pending", "Unshipped", "PartiallyShipped", None)
+
+
 # -- the pull ------------------------------------------------------------------------------------
 
 
@@ -163,6 +171,7 @@ class LivePull:
         self.incident = store.incident()
         self.skus = set(self.incident.skus)
         self.progress = progress or (lambda pages, total, orders: None)
+        self.adaptive = True
         from sp_api.api import Orders
 
         self.orders_2026 = connection.client(Orders, version="2026-01-01")
@@ -213,12 +222,16 @@ class LivePull:
                 covered = parse_iso(page[-1]["createdTime"]).timestamp() - start
                 span = parse_iso(created_before).timestamp() - start
                 estimated = max(len(page) + 1, int(len(page) * span / max(covered, 1.0)))
-            share = sum(1 for o in page if lines_from_2026(o, self.skus)) / len(page) if page else 1.0
+            share = sum(1 for o in page if any(_needs_item_codes(l.fields) for l in lines_from_2026(o, self.skus))) \
+                / len(page) if page else 1.0
             affected = math.ceil(estimated * share)
         seconds = estimate_seconds(estimated, affected)
         if probe is None:
             seconds["search"] = math.inf
-        strategy = force or min(seconds, key=seconds.get)
+        # searchOrders' burst pages cost nothing and the search switches to the report by itself
+        # once paging gets slower: with the probe in hand, search first is never the worse start
+        strategy = force or ("search" if probe is not None else min(seconds, key=seconds.get))
+        self.adaptive = force is None
         plan = Plan(strategy, estimated, affected, seconds, created_before, notes)
         return plan, probe
 
@@ -283,6 +296,7 @@ class LivePull:
     def _run_search(self, result: LiveResult, pull_id: int, cursor: str | None, probe: Any) -> None:
         created_before = result.plan.created_before
         response = probe
+        recent: list = []
         while True:
             if response is None:
                 response = self._search(cursor, created_before)
@@ -292,7 +306,28 @@ class LivePull:
             self._save_page(result, pull_id, lines, cursor, len(page))
             if cursor is None:
                 return
+            recent.append((page, lines))
+            if self.adaptive and self._report_is_cheaper(recent[-5:], created_before):
+                since = page[-1]["createdTime"]
+                result.plan.notes.append(f"switched to the All Orders report after {result.pages} pages: "
+                                         "paging the rest of this busy window would take longer")
+                result.plan.strategy = "report"
+                return self._run_report(result, pull_id, None, since=iso_utc(parse_iso(since)))
             response = None
+
+    def _report_is_cheaper(self, recent: list, created_before: str) -> bool:
+        """Once the searchOrders burst is spent, extrapolate the last pages' order density over
+        the rest of the window and compare both ways' remaining time."""
+        bucket = self.conn._buckets.get("searchOrders")
+        if bucket is None or bucket.tokens >= 1 or len(recent) < 3:
+            return False
+        first, last = parse_iso(recent[0][0][0]["createdTime"]), parse_iso(recent[-1][0][-1]["createdTime"])
+        covered = max((last - first).total_seconds(), 1.0)
+        orders = sum(len(page) for page, _ in recent)
+        left = (parse_iso(created_before) - last).total_seconds() * orders / covered
+        candidates = sum(1 for _, lines in recent for l in lines if _needs_item_codes(l.fields)) * left / orders
+        seconds = estimate_seconds(int(left), int(candidates))
+        return seconds["report"] < seconds["search"]
 
     def _run_v0(self, result: LiveResult, pull_id: int, cursor: str | None) -> None:
         while True:
@@ -310,18 +345,19 @@ class LivePull:
             if cursor is None:
                 return
 
-    def _run_report(self, result: LiveResult, pull_id: int, cursor: str | None) -> None:
+    def _run_report(self, result: LiveResult, pull_id: int, cursor: str | None, since: str | None = None) -> None:
+        """`since`: only orders from then on (a search that switched to the report)."""
         from sp_api.api import Reports
 
         reports = self.conn.client(Reports)
         report_id = cursor
         if report_id is None:
             created = self.conn.call("createReport", reports.create_report, reportType=REPORT_TYPE,
-                                     dataStartTime=iso_utc(self.incident.window_start),
+                                     dataStartTime=since or iso_utc(self.incident.window_start),
                                      dataEndTime=result.plan.created_before)
             report_id = created.payload["reportId"]
             with self.store.change(self.who, "live_report_requested", {"pull": pull_id, "report_id": report_id}) as conn:
-                conn.execute("UPDATE live_pulls SET cursor = ? WHERE id = ?", (report_id, pull_id))
+                conn.execute("UPDATE live_pulls SET strategy = 'report', cursor = ? WHERE id = ?", (report_id, pull_id))
         while True:
             state = self.conn.call("getReport", reports.get_report, report_id).payload
             status = state.get("processingStatus")
@@ -338,8 +374,9 @@ class LivePull:
         path = self.store.folder / "downloads" / f"all-orders-{report_id}.txt"
         write_private(path, document.encode("utf-8"))
         report = read_report(path, self.skus, "utf-8")
-        window = [l for l in report.lines if self.incident.in_window(l.fields.get("purchase_date"))]
-        wanted = sorted({l.order_id for l in window})
+        window = [l for l in report.lines if self.incident.in_window(l.fields.get("purchase_date"))
+                  and (since is None or l.fields.get("purchase_date") >= since)]
+        wanted = sorted({l.order_id for l in window if _needs_item_codes(l.fields)})
         lines = list(window)
         for order_id in wanted:  # item codes and buyers come only from the order itself
             order = self.conn.call("getOrder", self.orders_2026.get_order, order_id, includedData=INCLUDED)

@@ -98,7 +98,8 @@ class Scenario:
                  finish: datetime, window_start: datetime, window_end: datetime,
                  incident_sku: str | None = None, burst_orders: int = 260,
                  background_orders: int = 120, promotion_ids: str = "SOCIAL-PROMO-20 COUPON-40",
-                 mfn_share: float = 0.6, incident_share: float = 0.3, extra_skus: int = 0):
+                 mfn_share: float = 0.6, incident_share: float = 0.3, extra_skus: int = 0,
+                 busy_orders: int = 0):
         self.marketplace = BY_CODE[marketplace]
         self.random = random.Random(seed)
         self.catalog = list(CATALOG.get(marketplace, CATALOG["US"]))
@@ -112,6 +113,7 @@ class Scenario:
         self.promotion_ids = promotion_ids
         self.mfn_share = mfn_share
         self.incident_share = incident_share
+        self.busy_orders = busy_orders  # other products' orders inside the window
         self._ids: set[str] = set()
         self.reported_at = window_end + timedelta(minutes=25)
 
@@ -133,6 +135,12 @@ class Scenario:
         for _ in range(self.burst_orders):
             moment = self.window_start + (self.window_end - self.window_start) * self.random.random() ** 2
             yield self._order(moment, burst=True)
+        others = [p for p in self.catalog if p is not self.incident_product]
+        for _ in range(self.busy_orders):
+            moment = self.window_start + (self.window_end - self.window_start) * self.random.random()
+            order = self._order(moment, burst=False)
+            order.items[0].product = self.random.choice(others)
+            yield order
         for _ in range(self.background_orders):
             moment = self.begin + (self.finish - self.begin) * self.random.random()
             if self.window_start <= moment < self.window_end:
