@@ -230,7 +230,11 @@ def _pull_live(incident: str | None, by: str | None, plan_only: bool, strategy: 
         if not repeat:
             return
         print(f"next pull in {repeat:g} minutes (Ctrl-C to stop)")
-        time.sleep(repeat * 60)
+        try:
+            time.sleep(repeat * 60)
+        except KeyboardInterrupt:
+            print("stopped")
+            return
 
 
 def _duration(seconds: float) -> str:
