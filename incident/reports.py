@@ -272,8 +272,7 @@ def _read_rows(path: Path, compressed: bool, encoding: str, header: list[str], w
             names[i] = f"{name}_{i}"
         seen.add(names[i])
     arrow_encoding = "utf8" if encoding == "utf-8" else encoding
-    read_options = csv.ReadOptions(column_names=names, skip_rows=1, encoding=arrow_encoding,
-                                   block_size=1 << 24)
+    read_options = csv.ReadOptions(column_names=names, skip_rows=1, encoding=arrow_encoding)
     parse_options = csv.ParseOptions(delimiter="\t", quote_char=False, escape_char=False,
                                      ignore_empty_lines=True)
     convert_options = csv.ConvertOptions(

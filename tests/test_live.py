@@ -270,3 +270,31 @@ def test_marketplace_ids_match_the_library():
 
     for code, market in BY_CODE.items():
         assert Marketplaces[code].marketplace_id == market.marketplace_id, code
+
+
+def test_japanese_report_in_shift_jis_through_the_report_path(monkeypatch, cli, home):
+    spec = json.loads((SAMPLES / "jp" / "scope.json").read_text())
+    simulator = seeded("jp", clock=VirtualClock(), processing_seconds=0)
+    url = simulator.start()
+    monkeypatch.setenv("INCIDENT_SPAPI_ENDPOINT", url)
+    monkeypatch.setenv("INCIDENT_LWA_ENDPOINT", f"{url}/auth/o2/token")
+    for name in spapi.CREDENTIAL_ENV:
+        monkeypatch.setenv(name, "x")
+    cli("open", "--sku", spec["skus"][0], "--start", spec["start"], "--end", spec["end"], "--floor", spec["floor"],
+        "--marketplace", "JP")
+    with store.open_store(home) as s:
+        settings = spapi.load_settings("JP")
+        live.LivePull(s, spapi.Connection(settings, clock=simulator.clock), "t").run(force="report")
+        names = {l.product_name for l in s.lines()}
+        via_report = counts(s)
+    simulator.stop()
+    assert "ソニック ノイズキャンセリング ヘッドホン ブラック" in names
+    cli("open", "--sku", spec["skus"][0], "--start", spec["start"], "--end", spec["end"], "--floor", spec["floor"])
+    cli("pull", "--report", SAMPLES / "jp" / "all-orders.txt", "--report", SAMPLES / "jp" / "unshipped.txt")
+    assert cli.json("status")["counts"] == via_report
+
+
+def test_plan_only_prints_the_plan_and_pulls_nothing(sim, incident_store, cli):
+    out = cli("pull", "--live", "--plan").stdout
+    assert out.startswith("plan: search (about") and "v0 ~" in out and "report ~" in out
+    assert cli.json("orders") == []
