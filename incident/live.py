@@ -12,7 +12,6 @@ where it stopped, never losing or repeating a saved page.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from datetime import timedelta

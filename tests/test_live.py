@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import SAMPLES
-from incident import feeds, listings, live, scope, spapi, store
+from incident import feeds, live, scope, spapi, store
 from incident.ratelimits import VirtualClock
 from incident.sandbox import seeded
 from incident.sandbox.server import Simulator

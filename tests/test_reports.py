@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from conftest import ASSETS, SAMPLES, WINDOW
-from incident.errors import InputFileError
 from incident.reports import ALL_ORDERS, LEGACY, UNSHIPPED, read_report
 from incident.scenario import LEGACY_COLUMNS, write_report
 
