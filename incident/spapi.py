@@ -100,7 +100,8 @@ def load_settings(marketplace_code: str | None = None, config: Path | None = Non
         path = None
     code = marketplace_code or os.environ.get("INCIDENT_MARKETPLACE") or data.get("marketplace")
     if not code:
-        raise UsageError("no marketplace: pass --marketplace, or set `marketplace` under [spapi] in incident.toml")
+        raise UsageError("no marketplace: open the incident with `--marketplace US` (or your country code), "
+                         "or set INCIDENT_MARKETPLACE, or `marketplace` under [spapi] in incident.toml")
     market = marketplaces.lookup(code)
     endpoint = os.environ.get("INCIDENT_SPAPI_ENDPOINT") or data.get("endpoint") or REGION_ENDPOINTS[market.region]
     lwa = os.environ.get("INCIDENT_LWA_ENDPOINT") or data.get("lwa_endpoint") or DEFAULT_LWA
