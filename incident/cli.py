@@ -461,6 +461,71 @@ def doctor(
     print("ok  login and searchOrders answered")
 
 
+notify_app = typer.Typer(cls=_Group, no_args_is_help=True, help="Apology notices to the affected buyers.")
+app.add_typer(notify_app, name="notify")
+
+
+@notify_app.command("render")
+def notify_render(
+    templates: Annotated[Optional[Path], typer.Option("--templates", help="A folder of your own templates (notice/<locale>.txt.j2) over the bundled ones.")] = None,
+    seller_name: Annotated[str, typer.Option("--seller-name", help="How the notice is signed.")] = "Customer Service",
+    incident: IncidentOpt = None,
+    by: ByOpt = None,
+) -> None:
+    """Render one apology notice per affected order, in the buyer's language, and check it.
+
+    Example: incident notify render --seller-name "Sonic Audio"
+    """
+    from incident import messages
+
+    with _open(incident) as store:
+        result = messages.render_notices(store, store_mod.actor(by), messages.Templates(templates), seller_name)
+        problems = messages.blocked(store)
+    print(f"{result.rendered} notices rendered, {result.unchanged} unchanged, {result.already_sent} already sent")
+    for bucket, count in result.waiting.items():
+        step = "export or submit the cancellations" if bucket == "cancellable_mfn" else "make the FBA request (step fba-request)"
+        print(f"waiting: {count} lines in {bucket} get a notice once you {step}")
+    if result.unreachable:
+        print(f"no buyer e-mail for {len(result.unreachable)} orders (send through the API, or pull the "
+              f"Unshipped Orders report): {', '.join(result.unreachable[:10])}{' ...' if len(result.unreachable) > 10 else ''}")
+    _print_blocked(problems)
+
+
+def _print_blocked(problems) -> None:
+    for order_id, lines in problems:
+        for line in lines:
+            _err.print(f"blocked: {order_id}: {line}", markup=False, soft_wrap=True)
+    if problems:
+        _err.print(f"{len(problems)} notices are blocked: fix the template, or `incident notify check --force "
+                   "--reason TEXT`", markup=False, soft_wrap=True)
+
+
+@notify_app.command("check")
+def notify_check(
+    force: Annotated[bool, typer.Option("--force", help="Let blocked notices be sent anyway (needs --reason).")] = False,
+    reason: Annotated[Optional[str], typer.Option("--reason", help="Why the rules do not apply; logged.")] = None,
+    incident: IncidentOpt = None,
+    by: ByOpt = None,
+) -> None:
+    """Check the rendered notices against Amazon's messaging rules; exit 6 when any is blocked.
+
+    Example: incident notify check
+    """
+    from incident import messages
+
+    with _open(incident) as store:
+        if force:
+            count = messages.force(store, store_mod.actor(by), reason or "")
+            print(f"{count} blocked notices released: {reason}")
+            return
+        problems = messages.blocked(store)
+        total = store.conn.execute("SELECT count(*) FROM notices").fetchone()[0]
+    print(f"{total - len(problems)} of {total} notices pass Amazon's messaging rules")
+    _print_blocked(problems)
+    if problems:
+        raise typer.Exit(EXIT_PARTIAL)
+
+
 sandbox_app = typer.Typer(cls=_Group, no_args_is_help=True, help="The local SP-API simulator.")
 app.add_typer(sandbox_app, name="sandbox")
 

@@ -76,6 +76,12 @@ CREATE TABLE live_pulls (
 CREATE TABLE stop_sales (
     sku TEXT PRIMARY KEY, previous_quantity INTEGER NOT NULL, at TEXT NOT NULL, restored_at TEXT
 );
+CREATE TABLE notices (
+    order_id TEXT PRIMARY KEY, idempotency_key TEXT NOT NULL UNIQUE, locale TEXT NOT NULL,
+    subject TEXT NOT NULL, body TEXT NOT NULL, state TEXT NOT NULL, problems TEXT,
+    forced_reason TEXT, via TEXT, attempts INTEGER NOT NULL DEFAULT 0, sent_at TEXT, error TEXT,
+    rendered_at TEXT NOT NULL
+);
 CREATE TABLE events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, actor TEXT NOT NULL,
     action TEXT NOT NULL, details TEXT NOT NULL
