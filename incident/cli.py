@@ -244,14 +244,18 @@ def _duration(seconds: float) -> str:
 
 
 class _progress:
-    """A rich progress bar on a terminal; a line per page otherwise."""
+    """A rich progress bar on a terminal; a line per step otherwise."""
+
+    def __init__(self, label: str = "pulling", unit: str = "page", count_label: str = "orders"):
+        self.label, self.unit, self.count_label = label, unit, count_label
 
     def __enter__(self):
         if _err.is_terminal:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-            self._bar = Progress(TextColumn("pulling"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("{task.fields[orders]} orders"), TimeRemainingColumn(), console=_err)
+            self._bar = Progress(TextColumn(self.label), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[orders]} " + self.count_label), TimeRemainingColumn(),
+                                 console=_err)
             self._bar.start()
             self._task = self._bar.add_task("pull", total=None, orders=0)
         else:
@@ -262,7 +266,7 @@ class _progress:
         if self._bar is not None:
             self._bar.update(self._task, completed=pages, total=total, orders=orders)
         else:
-            _err.print(f"page {pages} of ~{total}: {orders} orders", markup=False)
+            _err.print(f"{self.unit} {pages} of ~{total}: {orders} {self.count_label}", markup=False)
 
     def __exit__(self, *exc):
         if self._bar is not None:
@@ -524,6 +528,84 @@ def notify_check(
     _print_blocked(problems)
     if problems:
         raise typer.Exit(EXIT_PARTIAL)
+
+
+@notify_app.command("send")
+def notify_send(
+    via: Annotated[str, typer.Option("--via", help="spapi (Buyer-Seller Messaging), smtp, or outbox (.eml files + CSV).")],
+    limit: Annotated[Optional[int], typer.Option("--limit", help="Send at most N notices this run.")] = None,
+    test_to: Annotated[Optional[str], typer.Option("--test-to", help="Send one notice to this address first, nothing to buyers.")] = None,
+    incident: IncidentOpt = None,
+    by: ByOpt = None,
+) -> None:
+    """Send every rendered notice exactly once; a rerun sends nothing new.
+
+    Example: incident notify send --via smtp
+    """
+    from incident import messages
+
+    with _open(incident) as store:
+        connection = _connection(store) if via == "spapi" else None
+        with _progress("sending", "notice", "done") as update:
+            result = messages.send_notices(store, store_mod.actor(by), via, connection=connection, limit=limit,
+                                           test_to=test_to, progress=lambda done, total: update(done, total, done))
+    if test_to:
+        print(f"test notice sent to {test_to}; nothing went to buyers")
+        return
+    print(f"sent {result.sent} of {result.total}, {result.failed} failed"
+          + (f", {result.not_offered} not offered by Amazon" if result.not_offered else "")
+          + (f" ({result.resumed} resumed after an interruption)" if result.resumed else ""))
+    for error in result.errors[:20]:
+        _err.print(f"failed: {error}", markup=False, soft_wrap=True)
+    if result.failed:
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+support_app = typer.Typer(cls=_Group, no_args_is_help=True, help="Seller Support requests.")
+app.add_typer(support_app, name="support")
+
+
+def _support(kind: str, step: str, incident: str | None, by: str | None, sent: bool) -> None:
+    from incident import support
+
+    with _open(incident) as store:
+        paths = support.write_request(store, kind)
+        print(paths[0].read_text(encoding="utf-8"))
+        _err.print(f"wrote {paths[0]} and {paths[1]} (attach the CSV)", markup=False, soft_wrap=True)
+        if sent:
+            support.mark_sent(store, kind, step, store_mod.actor(by))
+            _err.print(f"{step}: done", markup=False)
+        else:
+            _err.print(f"Once sent: incident support {kind} --sent", markup=False)
+
+
+@support_app.command("fba-request")
+def support_fba(sent: Annotated[bool, typer.Option("--sent", help="Mark it sent (ticks the checklist step).")] = False,
+                incident: IncidentOpt = None, by: ByOpt = None) -> None:
+    """The request to Seller Support to cancel the FBA orders, with a CSV of their order ids.
+
+    Example: incident support fba-request --sent
+    """
+    _support("fba-request", "fba-request", incident, by, sent)
+
+
+@support_app.command("annotation")
+def support_annotation(sent: Annotated[bool, typer.Option("--sent", help="Mark it sent (ticks the checklist step).")] = False,
+                       incident: IncidentOpt = None, by: ByOpt = None) -> None:
+    """The request to annotate the account after the cancellations, with the evidence.
+
+    Example: incident support annotation --sent
+    """
+    _support("annotation", "annotation-request", incident, by, sent)
+
+
+@support_app.command("account-manager")
+def support_account_manager(incident: IncidentOpt = None, by: ByOpt = None) -> None:
+    """A short urgent note for an account manager.
+
+    Example: incident support account-manager
+    """
+    _support("account-manager", "contact-support", incident, by, False)
 
 
 sandbox_app = typer.Typer(cls=_Group, no_args_is_help=True, help="The local SP-API simulator.")

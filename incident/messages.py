@@ -96,6 +96,8 @@ class Templates:
 
     def name_for(self, kind: str, locale: str) -> str:
         names = self.env.list_templates()
+        if kind == "support":  # Seller Support texts: one per request kind, in English
+            return f"support/{locale}.txt.j2"
         for candidate in (locale, locale.split("-")[0]):
             for name in names:
                 if name.startswith(f"{kind}/{candidate}") and name.endswith(".j2"):
@@ -218,3 +220,223 @@ def force(store: Store, who: str, reason: str) -> int:
     if not count:
         raise StateError("no blocked notice to force")
     return count
+
+
+# -- sending ---------------------------------------------------------------------------------------
+
+VIAS = ("spapi", "smtp", "outbox")
+
+
+@dataclass
+class SendResult:
+    total: int = 0
+    sent: int = 0
+    failed: int = 0
+    not_offered: int = 0
+    resumed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SmtpSettings:
+    host: str
+    port: int
+    user: str | None
+    password: str | None
+    sender: str
+    tls: str  # none | starttls | ssl
+
+
+def smtp_settings(config: dict[str, Any] | None = None) -> SmtpSettings:
+    """[smtp] in incident.toml, overridden by INCIDENT_SMTP_* in the environment."""
+    import os
+
+    config = config or {}
+    get = lambda key, default=None: os.environ.get(f"INCIDENT_SMTP_{key.upper()}") or config.get(key, default)  # noqa: E731
+    host, sender = get("host"), get("from")
+    if not host or not sender:
+        raise UsageError("SMTP needs INCIDENT_SMTP_HOST and INCIDENT_SMTP_FROM (the seller's approved sender "
+                         "address), or host and from under [smtp] in incident.toml")
+    tls = str(get("tls", "starttls")).lower()
+    if tls not in ("none", "starttls", "ssl"):
+        raise UsageError(f"INCIDENT_SMTP_TLS '{tls}' is not one of none, starttls, ssl")
+    return SmtpSettings(host, int(get("port", 465 if tls == "ssl" else 587)), get("user"), get("password"), sender, tls)
+
+
+def _email(row: Any, sender: str, recipient: str) -> bytes:
+    from email.message import EmailMessage
+    from email.utils import formatdate
+
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = sender, recipient, row["subject"]
+    message["Date"] = formatdate(usegmt=True)
+    message["Message-ID"] = f"<{row['idempotency_key']}@incident.notice>"  # same on a resend: deduplicable
+    message.set_content(row["body"])
+    return message.as_bytes()
+
+
+class _Smtp:
+    def __init__(self, settings: SmtpSettings):
+        import smtplib
+        import ssl
+
+        self.settings = settings
+        context = ssl.create_default_context()
+        if settings.tls == "ssl":
+            self.client = smtplib.SMTP_SSL(settings.host, settings.port, timeout=30, context=context)
+        else:
+            self.client = smtplib.SMTP(settings.host, settings.port, timeout=30)
+            if settings.tls == "starttls":
+                self.client.starttls(context=context)
+        if settings.user:
+            self.client.login(settings.user, settings.password or "")
+
+    def send(self, row: Any, recipient: str) -> None:
+        self.client.sendmail(self.settings.sender, [recipient], _email(row, self.settings.sender, recipient))
+
+    def close(self) -> None:
+        try:
+            self.client.quit()
+        except Exception:
+            pass
+
+
+class _Outbox:
+    """.eml files and outbox.csv, for sellers who send through another tool."""
+
+    def __init__(self, store: Store, sender: str):
+        self.store, self.folder, self.sender = store, store.folder / "outbox", sender
+
+    def send(self, row: Any, recipient: str) -> None:
+        from incident.store import write_private
+
+        write_private(self.folder / f"{row['order_id']}.eml", _email(row, self.sender, recipient))
+
+    def close(self) -> None:
+        import csv
+        import io
+
+        from incident.store import write_private
+
+        emails = {line.order_id: line.buyer_email for line in self.store.lines()}
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["order_id", "to", "subject", "file"])
+        for row in self.store.conn.execute("SELECT * FROM notices WHERE via = 'outbox' AND state = 'sent' ORDER BY order_id"):
+            writer.writerow([row["order_id"], emails.get(row["order_id"]) or "", row["subject"], f"{row['order_id']}.eml"])
+        if (self.folder).exists():
+            write_private(self.folder / "outbox.csv", buffer.getvalue().encode("utf-8"))
+
+
+def send_notices(store: Store, who: str, via: str, *, connection=None, smtp: SmtpSettings | None = None,
+                 limit: int | None = None, test_to: str | None = None, progress=None) -> SendResult:
+    """Send every rendered notice once. States: rendered -> sending -> sent | failed | not_offered.
+    A notice left in `sending` by a crash is sent again with the same Message-ID."""
+    if via not in VIAS:
+        raise UsageError(f"--via '{via}' is not one of {', '.join(VIAS)}")
+    emails = {line.order_id: line.buyer_email for line in store.lines() if line.buyer_email}
+    rows = store.conn.execute("SELECT * FROM notices WHERE state IN ('sending', 'rendered', 'failed') "
+                              "ORDER BY state = 'rendered', order_id").fetchall()
+    if limit is not None:
+        rows = rows[:limit]
+    result = SendResult(total=len(rows))
+    if test_to:
+        rows = rows[:1] if rows else []
+    sender = _open_sender(store, via, connection, smtp)
+    try:
+        for row in rows:
+            if row["state"] == "sending":
+                result.resumed += 1
+            outcome, error = _send_one(store, who, via, sender, row, emails.get(row["order_id"]), test_to, connection)
+            if outcome == "sent":
+                result.sent += 1
+            elif outcome == "not_offered":
+                result.not_offered += 1
+            else:
+                result.failed += 1
+                result.errors.append(f"{row['order_id']}: {error}")
+            if progress:
+                progress(result.sent + result.failed + result.not_offered, result.total)
+    finally:
+        if sender is not None:
+            sender.close()
+    if not test_to:
+        with store.change(who, "notify_send", {"via": via, "sent": result.sent, "failed": result.failed,
+                                               "not_offered": result.not_offered}) as conn:
+            remaining = conn.execute("SELECT count(*) FROM notices WHERE state NOT IN ('sent', 'not_offered')").fetchone()[0]
+            if remaining == 0:
+                store.tick_step(conn, "notify-send", who)
+    return result
+
+
+def _open_sender(store: Store, via: str, connection, smtp: SmtpSettings | None):
+    if via == "smtp":
+        import smtplib
+
+        settings = smtp or smtp_settings()
+        try:
+            return _Smtp(settings)
+        except (OSError, smtplib.SMTPException) as exc:
+            raise StateError(f"cannot reach the SMTP server {settings.host}:{settings.port}: "
+                             f"{type(exc).__name__}; check INCIDENT_SMTP_HOST/PORT/TLS") from None
+    if via == "outbox":
+        import os
+
+        return _Outbox(store, smtp.sender if smtp else os.environ.get("INCIDENT_SMTP_FROM", "seller@example.invalid"))
+    if connection is None:
+        raise UsageError("--via spapi needs SP-API credentials (`incident doctor`)")
+    return None
+
+
+def _send_one(store: Store, who: str, via: str, sender, row, email: str | None, test_to: str | None,
+              connection) -> tuple[str, str | None]:
+    if test_to:
+        if sender is not None:
+            sender.send(row, test_to)
+        return "sent", None
+    if via != "spapi" and not email:
+        _set_state(store, row["order_id"], "failed", via, "no buyer e-mail address (pull the Unshipped Orders report)")
+        return "failed", "no buyer e-mail address"
+    with store.change(who, "notice_sending", {"order_id": row["order_id"], "via": via}) as conn:
+        conn.execute("UPDATE notices SET state = 'sending', via = ?, attempts = attempts + 1 WHERE order_id = ?",
+                     (via, row["order_id"]))
+    try:
+        if via == "spapi":
+            outcome = _send_spapi(connection, row)
+            if outcome == "not_offered":
+                _set_state(store, row["order_id"], "not_offered", via, "Amazon does not offer unexpectedProblem for this order")
+                return "not_offered", None
+        else:
+            sender.send(row, email)
+    except Exception as exc:  # one buyer's failure must not stop the others
+        message = f"{type(exc).__name__}: {getattr(exc, 'args', [''])[0] if getattr(exc, 'args', None) else ''}"
+        _set_state(store, row["order_id"], "failed", via, message[:300])
+        return "failed", message
+    _set_state(store, row["order_id"], "sent", via, None)
+    return "sent", None
+
+
+def _send_spapi(connection, row) -> str:
+    from sp_api.api import Messaging
+
+    client = connection.client(Messaging)
+    actions = connection.call("getMessagingActionsForOrder", client.get_messaging_actions_for_order,
+                              row["order_id"]).payload
+    names = {a.get("name") for a in (actions.get("_links") or {}).get("actions") or []}
+    if "unexpectedProblem" not in names:
+        return "not_offered"
+    text = row["subject"] + "\n\n" + row["body"]
+    connection.call("createUnexpectedProblem", client.create_unexpected_problem, row["order_id"], body={"text": text})
+    return "sent"
+
+
+def _set_state(store: Store, order_id: str, state: str, via: str, error: str | None) -> None:
+    with store.change("system", f"notice_{state}", {"order_id": order_id, "via": via}) as conn:
+        conn.execute("UPDATE notices SET state = ?, via = ?, error = ?, sent_at = CASE WHEN ? = 'sent' "
+                     "THEN strftime('%Y-%m-%dT%H:%M:%SZ','now') ELSE sent_at END WHERE order_id = ?",
+                     (state, via, error, state, order_id))
+
+
+def summary(store: Store) -> dict[str, Any]:
+    rows = store.conn.execute("SELECT state, via, count(*) AS n, max(sent_at) AS last FROM notices GROUP BY state, via")
+    return {f"{r['state']}{'/' + r['via'] if r['via'] else ''}": {"count": r["n"], "last": r["last"]} for r in rows}

@@ -1,0 +1,55 @@
+"""Seller Support texts: the FBA cancellation request, the account-annotation request and the
+short urgent note for an account manager, each with a CSV of the order ids to attach."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from incident import marketplaces
+from incident.messages import Templates
+from incident.scope import CANCELLABLE, CANCELLED, FBA, counts, sort_store
+from incident.store import Store, write_private
+from incident.timeutil import local_and_utc
+
+
+def context(store: Store, seller_name: str = "") -> dict:
+    incident = store.incident()
+    decisions = sort_store(store)
+    tz = marketplaces.BY_CODE[incident.marketplace].timezone if incident.marketplace else None
+    requests = store.cancel_requests()
+    ours = sorted({k[0] for k, (state, _) in requests.items() if state == "accepted"})
+    exported = bool(store.exports())
+    cancelled = ours or (sorted({d.line.order_id for d in decisions if d.bucket == CANCELLABLE}) if exported else [])
+    told = store.conn.execute("SELECT count(*) FROM notices WHERE state = 'sent'").fetchone()[0]
+    promotions = sorted({p for d in decisions for p in (d.line.promotion_ids or "").split()})
+    return {"marketplace": incident.marketplace or "marketplace not known yet", "skus": ", ".join(incident.skus),
+            "window_start": local_and_utc(incident.window_start, tz), "window_end": local_and_utc(incident.window_end, tz),
+            "promotion_ids": ", ".join(promotions) or "see Seller Central", "affected_orders": counts(decisions)["affected_orders"],
+            "fba_orders": sorted({d.line.order_id for d in decisions if d.bucket == FBA}),
+            "cancelled_orders": cancelled, "cancellable": counts(decisions)[CANCELLABLE],
+            "already_cancelled": counts(decisions)[CANCELLED], "buyers_told": told,
+            "reason": (store.exports()[-1]["reason"] if exported else "PricingError"),
+            "seller_name": seller_name or incident.opened_by}
+
+
+def write_request(store: Store, kind: str) -> tuple[Path, Path]:
+    values = context(store)
+    subject, body = Templates().render("support", kind, values)
+    text = f"Subject: {subject}\n\n{body}"
+    ids = values["fba_orders"] if kind != "annotation" else values["cancelled_orders"]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["order-id"])
+    writer.writerows([i] for i in ids)
+    folder = store.exports_dir
+    text_path, csv_path = folder / f"support-{kind}.txt", folder / f"support-{kind}-orders.csv"
+    write_private(text_path, text.encode("utf-8"))
+    write_private(csv_path, buffer.getvalue().encode("utf-8"))
+    return text_path, csv_path
+
+
+def mark_sent(store: Store, kind: str, step: str, who: str) -> None:
+    with store.change(who, f"support_{kind.replace('-', '_')}_sent", {"kind": kind}) as conn:
+        store.tick_step(conn, f"support-{kind}", who)
