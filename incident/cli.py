@@ -260,12 +260,16 @@ class _progress:
             self._task = self._bar.add_task("pull", total=None, orders=0)
         else:
             self._bar = None
+        self._printed = 0.0
         return self.update
 
     def update(self, pages: int, total: int, orders: int) -> None:
+        import time
+
         if self._bar is not None:
             self._bar.update(self._task, completed=pages, total=total, orders=orders)
-        else:
+        elif time.monotonic() - self._printed >= 2 or pages >= total:  # piped: a line every 2 s at most
+            self._printed = time.monotonic()
             _err.print(f"{self.unit} {pages} of ~{total}: {orders} {self.count_label}", markup=False)
 
     def __exit__(self, *exc):
@@ -473,17 +477,22 @@ app.add_typer(notify_app, name="notify")
 def notify_render(
     templates: Annotated[Optional[Path], typer.Option("--templates", help="A folder of your own templates (notice/<locale>.txt.j2) over the bundled ones.")] = None,
     seller_name: Annotated[str, typer.Option("--seller-name", help="How the notice is signed.")] = "Customer Service",
+    live: Annotated[bool, typer.Option("--live", help="Ask Amazon each buyer's language (Messaging GetAttributes, 1 order/s); else the marketplace's.")] = False,
     incident: IncidentOpt = None,
     by: ByOpt = None,
 ) -> None:
     """Render one apology notice per affected order, in the buyer's language, and check it.
 
-    Example: incident notify render --seller-name "Sonic Audio"
+    Example: incident notify render --live --seller-name "Sonic Audio"
     """
     from incident import messages
 
     with _open(incident) as store:
-        result = messages.render_notices(store, store_mod.actor(by), messages.Templates(templates), seller_name)
+        connection = _connection(store) if live else None
+        with _progress("asking buyer locales", "order", "done") as update:
+            result = messages.render_notices(store, store_mod.actor(by), messages.Templates(templates), seller_name,
+                                             connection=connection,
+                                             progress=lambda done, total: update(done, total, done))
         problems = messages.blocked(store)
     print(f"{result.rendered} notices rendered, {result.unchanged} unchanged, {result.already_sent} already sent")
     for bucket, count in result.waiting.items():
@@ -559,6 +568,24 @@ def notify_send(
         _err.print(f"failed: {error}", markup=False, soft_wrap=True)
     if result.failed:
         raise typer.Exit(EXIT_PARTIAL)
+
+
+@notify_app.command("list")
+def notify_list(incident: IncidentOpt = None, as_json: JsonOpt = False) -> None:
+    """Each notice: order, language, state, how and when it was sent.
+
+    Example: incident notify list --json
+    """
+    from incident import messages
+
+    with _open(incident) as store:
+        rows = messages.listing(store)
+    if as_json:
+        _print_json(rows)
+        return
+    _table(f"{len(rows)} notices", ["order", "language", "state", "via", "sent (UTC)", "tries", "note"],
+           [[r["order_id"], r["locale"], r["state"], r["via"] or "", r["sent_at"] or "", str(r["attempts"]),
+             r["error"] or (f"forced: {r['forced_reason']}" if r["forced_reason"] else "")] for r in rows])
 
 
 support_app = typer.Typer(cls=_Group, no_args_is_help=True, help="Seller Support requests.")
@@ -779,7 +806,7 @@ def status(incident: IncidentOpt = None, as_json: JsonOpt = False) -> None:
 
     Example: incident status --json
     """
-    from incident import marketplaces
+    from incident import marketplaces, messages
     from incident.scope import counts, money
 
     with _open(incident) as store:
@@ -787,6 +814,7 @@ def status(incident: IncidentOpt = None, as_json: JsonOpt = False) -> None:
         decisions = _decisions(store)
         steps = store.steps()
         exports = store.exports()
+        notices = messages.summary(store)
     now = now_utc()
     step_records = [{"id": s["id"], "title": s["title"], "state": s["state"], "at": s["at"],
                      "by": s["by"], "note": s["note"], "required": bool(s["required"])} for s in steps]
@@ -797,7 +825,7 @@ def status(incident: IncidentOpt = None, as_json: JsonOpt = False) -> None:
                      "opened_at": store_mod.iso_utc(inc.opened_at), "opened_by": inc.opened_by,
                      "elapsed_seconds": int((now - inc.window_start).total_seconds()),
                      "counts": counts(decisions), "money": money(decisions),
-                     "steps": step_records, "exports": export_records})
+                     "steps": step_records, "exports": export_records, "notices": notices})
         return
     tz = marketplaces.BY_CODE[inc.marketplace].timezone if inc.marketplace else None
     print(f"{inc.id}: {inc.title}  [{inc.state}]")
@@ -818,6 +846,16 @@ def status(incident: IncidentOpt = None, as_json: JsonOpt = False) -> None:
         _table("Exports", ["when", "format", "rows", "path"],
                [[elapsed(parse_iso(e["at"]) - inc.window_start), e["format"], str(e["rows"]), e["path"]]
                 for e in exports])
+    if notices["total"]:
+        def when(at: str | None) -> str:
+            return f"{elapsed(parse_iso(at) - inc.window_start)} ({local_and_utc(parse_iso(at), tz)})" if at else ""
+
+        _table(f"Buyer notices: {notices['sent']} of {notices['total']} buyers told",
+               ["state", "how", "count", "first", "last", "by"],
+               [["sent", ", ".join(f"{via} {n}" for via, n in notices["by_via"].items()), str(notices["sent"]),
+                 when(notices["first_sent_at"]), when(notices["last_sent_at"]), ", ".join(notices["sent_by"])]]
+               + [[state.replace("_", " "), "", str(notices[state]), "", "", ""]
+                  for state in ("failed", "not_offered", "blocked", "rendered", "sending") if notices[state]])
 
 
 @app.command("log")

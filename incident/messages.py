@@ -104,6 +104,10 @@ class Templates:
                     return name
         return f"{kind}/en-US.txt.j2"
 
+    def locale_of(self, kind: str, locale: str) -> str:
+        """The locale of the template used for `locale` (es-US is written with es-ES)."""
+        return self.name_for(kind, locale).split("/")[-1].split(".")[0]
+
     def render(self, kind: str, locale: str, context: dict[str, Any]) -> tuple[str, str]:
         from jinja2 import TemplateError, UndefinedError
 
@@ -120,10 +124,16 @@ class Templates:
 
 
 def _format(locale: str, amount, currency: str | None, moment: str | None) -> tuple[str, str]:
+    from babel import Locale, UnknownLocaleError
     from babel.dates import format_date
     from babel.numbers import format_currency
 
-    babel_locale = locale.replace("-", "_")
+    for candidate in (locale.replace("-", "_"), locale.split("-")[0], "en_US"):  # a locale babel lacks: its language
+        try:
+            babel_locale = Locale.parse(candidate)
+            break
+        except (UnknownLocaleError, ValueError):
+            continue
     money = format_currency(amount, currency, locale=babel_locale) if currency and amount is not None else "-"
     day = format_date(parse_iso(moment), format="long", locale=babel_locale) if moment else "-"
     return money, day
@@ -161,46 +171,72 @@ def eligible(store: Store) -> tuple[dict[str, list[Decision]], dict[str, int]]:
     return due, waiting
 
 
+def buyer_locales(store: Store, connection, order_ids: list[str], progress=None) -> dict[str, str]:
+    """Each buyer's locale as Amazon reports it (Messaging GetAttributes, paced at 1/s), asked
+    once per order: locales already known from an earlier render are not asked again."""
+    from sp_api.api import Messaging
+
+    known = {r["order_id"]: r["buyer_locale"] for r in store.conn.execute(
+        "SELECT order_id, buyer_locale FROM notices WHERE buyer_locale IS NOT NULL")}
+    client = connection.client(Messaging)
+    for done, order_id in enumerate(order_ids, 1):
+        if order_id not in known:
+            payload = connection.call("getAttributes", client.get_attributes, order_id).payload or {}
+            locale = (payload.get("buyer") or {}).get("locale")
+            if locale:
+                known[order_id] = str(locale).replace("_", "-")
+        if progress:
+            progress(done, len(order_ids))
+    return {order_id: known[order_id] for order_id in order_ids if order_id in known}
+
+
 def render_notices(store: Store, who: str, templates: Templates | None = None,
-                   seller_name: str = "Customer Service") -> RenderResult:
+                   seller_name: str = "Customer Service", connection=None, progress=None) -> RenderResult:
+    """Render (or re-render) the notice of every order due one. With a `connection`, each is
+    written in the buyer's own locale (GetAttributes); without, in the marketplace's."""
     templates = templates or Templates()
     incident = store.incident()
     due, waiting = eligible(store)
     result = RenderResult(waiting={k: v for k, v in waiting.items() if v})
     existing = {row["order_id"]: row for row in store.conn.execute("SELECT * FROM notices")}
+    pending = [o for o in sorted(due) if existing.get(o) is None or existing[o]["state"] not in ("sending", "sent")]
+    asked = buyer_locales(store, connection, pending, progress) if connection is not None else {}
     rows = []
     for order_id, decisions in sorted(due.items()):
         line = decisions[0].line
+        old = existing.get(order_id)
+        if decisions[0].bucket == CANCELLABLE and not line.buyer_email:
+            result.unreachable.append(order_id)
+        if old is not None and old["state"] in ("sending", "sent"):
+            result.already_sent += 1
+            continue
         market = marketplaces.from_sales_channel(line.sales_channel) or (
             marketplaces.BY_CODE.get(incident.marketplace or "") or marketplaces.BY_CODE["US"])
-        locale = market.locale.replace("_", "-")
+        buyer_locale = asked.get(order_id) or (old["buyer_locale"] if old is not None else None)
+        locale = buyer_locale or market.locale.replace("_", "-")
         paid = sum((d.price_paid or 0) for d in decisions)
         amount, day = _format(locale, paid, line.currency or market.currency, line.purchase_date)
         context = {"order_id": order_id, "purchase_date": day, "amount": amount, "seller_name": seller_name,
                    "products": ", ".join(sorted({d.line.product_name or d.line.sku for d in decisions})),
                    "fulfilled_by_amazon": decisions[0].bucket == FBA}
         subject, body = templates.render("notice", locale, context)
-        problems = check(subject + "\n" + body, order_id, locale)
-        if decisions[0].bucket == CANCELLABLE and not line.buyer_email:
-            result.unreachable.append(order_id)
-        old = existing.get(order_id)
-        if old is not None and old["state"] in ("sending", "sent"):
-            result.already_sent += 1
-            continue
+        problems = check(subject + "\n" + body, order_id, templates.locale_of("notice", locale), buyer_locale)
         if old is not None and old["body"] == body and old["subject"] == subject:
             result.unchanged += 1
             continue
         rows.append((order_id, notice_key(incident.id, order_id), locale, subject, body,
                      "blocked" if problems else "rendered", json.dumps([str(p) for p in problems]) if problems else None,
-                     iso_utc(now_utc())))
+                     iso_utc(now_utc()), buyer_locale))
     with store.change(who, "notify_render", {"rendered": len(rows), "unchanged": result.unchanged,
                                              "already_sent": result.already_sent,
-                                             "unreachable": len(result.unreachable)}) as conn:
+                                             "unreachable": len(result.unreachable),
+                                             "buyer_locales_asked": len(asked)}) as conn:
         conn.executemany(
-            "INSERT INTO notices (order_id, idempotency_key, locale, subject, body, state, problems, rendered_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (order_id) DO UPDATE SET locale = excluded.locale, "
-            "subject = excluded.subject, body = excluded.body, state = excluded.state, "
-            "problems = excluded.problems, rendered_at = excluded.rendered_at, forced_reason = NULL", rows)
+            "INSERT INTO notices (order_id, idempotency_key, locale, subject, body, state, problems, rendered_at, "
+            "buyer_locale) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (order_id) DO UPDATE SET "
+            "locale = excluded.locale, subject = excluded.subject, body = excluded.body, state = excluded.state, "
+            "problems = excluded.problems, rendered_at = excluded.rendered_at, forced_reason = NULL, "
+            "buyer_locale = excluded.buyer_locale", rows)
     result.rendered = len(rows)
     return result
 
@@ -395,7 +431,7 @@ def _send_one(store: Store, who: str, via: str, sender, row, email: str | None, 
             sender.send(row, test_to)
         return "sent", None
     if via != "spapi" and not email:
-        _set_state(store, row["order_id"], "failed", via, "no buyer e-mail address (pull the Unshipped Orders report)")
+        _set_state(store, who, row["order_id"], "failed", via, "no buyer e-mail address (pull the Unshipped Orders report)")
         return "failed", "no buyer e-mail address"
     with store.change(who, "notice_sending", {"order_id": row["order_id"], "via": via}) as conn:
         conn.execute("UPDATE notices SET state = 'sending', via = ?, attempts = attempts + 1 WHERE order_id = ?",
@@ -404,15 +440,16 @@ def _send_one(store: Store, who: str, via: str, sender, row, email: str | None, 
         if via == "spapi":
             outcome = _send_spapi(connection, row)
             if outcome == "not_offered":
-                _set_state(store, row["order_id"], "not_offered", via, "Amazon does not offer unexpectedProblem for this order")
+                _set_state(store, who, row["order_id"], "not_offered", via, "Amazon does not offer unexpectedProblem for this order")
                 return "not_offered", None
         else:
             sender.send(row, email)
     except Exception as exc:  # one buyer's failure must not stop the others
-        message = f"{type(exc).__name__}: {getattr(exc, 'args', [''])[0] if getattr(exc, 'args', None) else ''}"
-        _set_state(store, row["order_id"], "failed", via, message[:300])
+        detail = str(exc.args[0]) if getattr(exc, "args", None) else ""
+        message = f"{type(exc).__name__}: {_EMAIL.sub('<address>', detail)}"  # never a buyer's address in a log
+        _set_state(store, who, row["order_id"], "failed", via, message[:300])
         return "failed", message
-    _set_state(store, row["order_id"], "sent", via, None)
+    _set_state(store, who, row["order_id"], "sent", via, None)
     return "sent", None
 
 
@@ -430,13 +467,29 @@ def _send_spapi(connection, row) -> str:
     return "sent"
 
 
-def _set_state(store: Store, order_id: str, state: str, via: str, error: str | None) -> None:
-    with store.change("system", f"notice_{state}", {"order_id": order_id, "via": via}) as conn:
+def _set_state(store: Store, who: str, order_id: str, state: str, via: str, error: str | None) -> None:
+    with store.change(who, f"notice_{state}", {"order_id": order_id, "via": via}) as conn:
         conn.execute("UPDATE notices SET state = ?, via = ?, error = ?, sent_at = CASE WHEN ? = 'sent' "
                      "THEN strftime('%Y-%m-%dT%H:%M:%SZ','now') ELSE sent_at END WHERE order_id = ?",
                      (state, via, error, state, order_id))
 
 
 def summary(store: Store) -> dict[str, Any]:
-    rows = store.conn.execute("SELECT state, via, count(*) AS n, max(sent_at) AS last FROM notices GROUP BY state, via")
-    return {f"{r['state']}{'/' + r['via'] if r['via'] else ''}": {"count": r["n"], "last": r["last"]} for r in rows}
+    """Who was told, how and when: notices per state, sent ones per channel, first and last
+    sending time, and who sent them."""
+    states = dict(store.conn.execute("SELECT state, count(*) FROM notices GROUP BY state").fetchall())
+    by_via = dict(store.conn.execute("SELECT via, count(*) FROM notices WHERE state = 'sent' GROUP BY via").fetchall())
+    first, last = store.conn.execute("SELECT min(sent_at), max(sent_at) FROM notices WHERE state = 'sent'").fetchone()
+    senders = [r[0] for r in store.conn.execute(
+        "SELECT DISTINCT actor FROM events WHERE action = 'notice_sent' ORDER BY actor")]
+    return {"total": sum(states.values()), **{state: states.get(state, 0) for state in
+            ("sent", "failed", "not_offered", "blocked", "rendered", "sending")},
+            "by_via": by_via, "first_sent_at": first, "last_sent_at": last, "sent_by": senders}
+
+
+def listing(store: Store) -> list[dict[str, Any]]:
+    """One row per notice: the order, the language, where it stands, how and when it went."""
+    return [{"order_id": r["order_id"], "locale": r["locale"], "buyer_locale": r["buyer_locale"],
+             "state": r["state"], "via": r["via"], "sent_at": r["sent_at"], "attempts": r["attempts"],
+             "error": r["error"], "forced_reason": r["forced_reason"]}
+            for r in store.conn.execute("SELECT * FROM notices ORDER BY order_id")]

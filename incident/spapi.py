@@ -2,7 +2,8 @@
 
 The library does the HTTP, the login and the endpoints. This module adds what it leaves out and
 guards against its known pitfalls (see the reference, section 4):
-- it never retries: we pace each operation with Amazon's token buckets, honour Retry-After on 429,
+- it never retries: we pace each operation with Amazon's token buckets (at the rate Amazon's
+  x-amzn-RateLimit-Limit header reports, when it does), honour Retry-After on 429,
   back off with jitter on 5xx and timeouts, and refresh an expired access token once;
 - a 429 or 5xx with an empty body comes back from it as an empty success: a guard on its
   transport turns every HTTP error into an exception, whatever the body;
@@ -189,7 +190,7 @@ class Connection:
             return
         wait = bucket.wait_time(self.clock.now())
         if wait > 0:
-            wait += 0.05  # never arrive a hair early: the server's bucket decides, not ours
+            wait += min(0.05, 0.1 / bucket.rate)  # never arrive a hair early: the server's bucket decides
             if self.on_wait:
                 self.on_wait(operation, wait)
             self.clock.sleep(wait)
@@ -206,7 +207,9 @@ class Connection:
             self.pace(operation)
             self.calls += 1
             try:
-                return fn(*args, **kwargs)
+                response = fn(*args, **kwargs)
+                self._learn_rate(operation, getattr(response, "rate_limit", None))
+                return response
             except _HttpError as exc:
                 status, message = exc.status, exc.message()
                 if status == 403 and not refreshed:
@@ -232,6 +235,18 @@ class Connection:
             except SellingApiException as exc:  # an error body the guard let through (never expected)
                 raise ApiError(operation, None, str(exc)) from None
         raise ApiError(operation, None, f"still failing after {self.settings.max_retries} retries")
+
+    def _learn_rate(self, operation: str, header: Any) -> None:
+        """Amazon grants some sellers more than the default plan and says so, best-effort, in
+        x-amzn-RateLimit-Limit: pace by what it says (the burst stays as documented)."""
+        bucket = self._buckets.get(operation)
+        try:
+            rate = float(header) if header is not None else None
+        except ValueError:
+            return
+        if bucket is not None and rate and rate > 0 and rate != bucket.rate:
+            bucket.wait_time(self.clock.now())  # settle the tokens earned at the old rate
+            bucket.rate = rate
 
     def _drain(self, operation: str) -> None:
         """The server says we are out of tokens: trust it over our own bucket."""

@@ -25,7 +25,7 @@ from typing import Any, Iterator
 from incident.errors import NoIncidentError, StateError, UsageError
 from incident.timeutil import iso_utc, now_utc, parse_iso
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DB_NAME = "incident.db"
 
 LINE_FIELDS = [
@@ -80,7 +80,7 @@ CREATE TABLE notices (
     order_id TEXT PRIMARY KEY, idempotency_key TEXT NOT NULL UNIQUE, locale TEXT NOT NULL,
     subject TEXT NOT NULL, body TEXT NOT NULL, state TEXT NOT NULL, problems TEXT,
     forced_reason TEXT, via TEXT, attempts INTEGER NOT NULL DEFAULT 0, sent_at TEXT, error TEXT,
-    rendered_at TEXT NOT NULL
+    rendered_at TEXT NOT NULL, buyer_locale TEXT
 );
 CREATE TABLE events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, actor TEXT NOT NULL,
@@ -217,6 +217,9 @@ class Store:
         if version == 0:
             self.conn.executescript("BEGIN;" + _SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION};"
                                     "COMMIT;")
+        elif version == 1:  # 2: the buyer's locale as Amazon reports it (GetAttributes)
+            self.conn.executescript("BEGIN; ALTER TABLE notices ADD COLUMN buyer_locale TEXT;"
+                                    "PRAGMA user_version = 2; COMMIT;")
 
     # -- the one way to change anything ------------------------------------------------------
 

@@ -57,6 +57,16 @@ def _error(code: str, message: str) -> dict:
     return {"errors": [{"code": code, "message": message, "details": ""}]}
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):  # a client that went away is normal
+            super().handle_error(request, client_address)
+
+
 class Simulator:
     """The simulated seller account and the HTTP server around it."""
 
@@ -69,7 +79,8 @@ class Simulator:
         self.throttle = throttle
         self.page_latency = page_latency
         self.lock = threading.RLock()
-        self.buckets = buckets(plans or DEFAULT_PLANS)
+        self.plans = {**DEFAULT_PLANS, **(plans or {})}
+        self.buckets = buckets(self.plans)
         self.faults: list[Fault] = []
         self.calls: list[tuple[str, dict]] = []  # (operation, query) for tests
         self.orders: dict[str, Order] = {}
@@ -124,8 +135,7 @@ class Simulator:
         class Handler(_Handler):
             sim = simulator
 
-        self._server = ThreadingHTTPServer((host, port), Handler)
-        self._server.daemon_threads = True
+        self._server = _Server((host, port), Handler)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self.url
 
@@ -330,7 +340,7 @@ class _Handler(BaseHTTPRequestHandler):
         except KeyError as exc:
             return self._send(400, _error("InvalidInput", f"Missing or invalid parameter {exc}"))
         content_type = rest[0] if rest else "application/json"
-        rate = DEFAULT_PLANS.get(operation)
+        rate = sim.plans.get(operation)
         headers = {"x-amzn-RateLimit-Limit": str(rate[0])} if rate else {}
         self._send(status, payload, content_type=content_type, headers=headers)
 
@@ -537,11 +547,19 @@ def _messaging_actions(sim, match, query, body, fault):
     return 200, {"_links": {"actions": list(actions.values())}, "_embedded": {"actions": []}}
 
 
+def buyer_locale(order: Order) -> str:
+    """The buyer's language: the marketplace's, except one US buyer in eight who reads Spanish."""
+    locale = order.marketplace.locale.replace("_", "-")
+    if locale == "en-US" and int(order.order_id[-3:]) % 8 == 0:
+        return "es-US"
+    return locale
+
+
 def _attributes(sim, match, query, body, fault):
     order = sim.orders.get(match.group(1))
     if order is None:
         return 404, _error("NotFound", "Order not found.")
-    return 200, {"buyer": {"locale": order.marketplace.locale.replace("_", "-")}}
+    return 200, {"buyer": {"locale": buyer_locale(order)}}
 
 
 def _unexpected_problem(sim, match, query, body, fault):

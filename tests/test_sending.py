@@ -1,0 +1,228 @@
+"""Sending notices exactly once: outbox files, a real SMTP server (aiosmtpd) on 127.0.0.1 with
+the sender killed at random points, and the simulator's Buyer-Seller Messaging endpoint."""
+
+from __future__ import annotations
+
+import csv
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import datetime
+from email import message_from_bytes
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from conftest import SAMPLES
+from incident.scenario import ALL_ORDERS_COLUMNS, UNSHIPPED_COLUMNS, Scenario, write_report
+
+SENDER = "care@sonic-audio.example"
+
+
+class Inbox:
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        message = message_from_bytes(envelope.content)
+        self.messages.append((envelope.mail_from, tuple(envelope.rcpt_tos), message["Message-ID"], message))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp(monkeypatch):
+    import socket
+
+    with socket.socket() as probe:  # a free port: aiosmtpd's start-up check cannot use port 0
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    for key, value in {"HOST": "127.0.0.1", "PORT": str(port),
+                       "FROM": SENDER, "TLS": "none"}.items():
+        monkeypatch.setenv(f"INCIDENT_SMTP_{key}", value)
+    yield inbox
+    controller.stop()
+
+
+def ready_incident(cli, tmp_path, orders: int):
+    """An incident with `orders` seller-fulfilled cancellable orders, exported and rendered."""
+    start, end = "2026-11-20T14:00:00-08:00", "2026-11-20T14:30:00-08:00"
+    scenario = Scenario("US", 5, begin=datetime.fromisoformat(start), finish=datetime.fromisoformat(end),
+                        window_start=datetime.fromisoformat(start), window_end=datetime.fromisoformat(end),
+                        burst_orders=orders, background_orders=0, mfn_share=1.0)
+    all_orders = [o for o in scenario.orders()]
+    for o in all_orders:
+        o.status = "Unshipped"
+        o.items = o.items[:1]
+        o.items[0].status = "Unshipped"
+    write_report(tmp_path / "all.txt", ALL_ORDERS_COLUMNS, scenario.all_orders_rows(all_orders))
+    write_report(tmp_path / "unshipped.txt", UNSHIPPED_COLUMNS, scenario.unshipped_rows(all_orders))
+    cli("open", "--sku", scenario.incident_product.sku, "--start", start, "--end", end)
+    cli("pull", "--report", tmp_path / "all.txt", "--report", tmp_path / "unshipped.txt")
+    cli("cancel", "export")
+    cli("notify", "render")
+    return {o.order_id: o.buyer_email for o in all_orders}, all_orders
+
+
+def test_outbox_writes_eml_files_and_a_csv_once(cli, home, tmp_path):
+    buyers, _ = ready_incident(cli, tmp_path, 5)
+    assert "sent 5 of 5, 0 failed" in cli("notify", "send", "--via", "outbox").stdout
+    folder = next(home.glob("*/outbox"))
+    rows = list(csv.DictReader((folder / "outbox.csv").open()))
+    assert {r["order_id"]: r["to"] for r in rows} == buyers
+    message = message_from_bytes((folder / f"{rows[0]['order_id']}.eml").read_bytes())
+    assert rows[0]["order_id"] in message.get_payload(decode=True).decode() and message["To"] == buyers[rows[0]["order_id"]]
+    assert "sent 0 of 0" in cli("notify", "send", "--via", "outbox").stdout
+
+
+def test_smtp_sends_each_notice_once_from_the_approved_sender(cli, tmp_path, smtp):
+    buyers, _ = ready_incident(cli, tmp_path, 6)
+    cli("notify", "send", "--via", "smtp", "--test-to", "manager@sonic-audio.example")
+    assert [m[1] for m in smtp.messages] == [("manager@sonic-audio.example",)]
+    out = cli("notify", "send", "--via", "smtp", "--limit", "4").stdout
+    assert "sent 4 of 4, 0 failed" in out
+    assert "sent 2 of 2, 0 failed" in cli("notify", "send", "--via", "smtp").stdout
+    assert "sent 0 of 0" in cli("notify", "send", "--via", "smtp").stdout
+    delivered = Counter(m[1][0] for m in smtp.messages[1:])
+    assert delivered == Counter(buyers.values())
+    assert {m[0] for m in smtp.messages} == {SENDER}
+    steps = {s["id"]: s["state"] for s in cli.json("status")["steps"]}
+    assert steps["notify-buyers"] == "done"
+
+
+def test_unreachable_smtp_server_is_one_clear_error(cli, tmp_path, monkeypatch):
+    ready_incident(cli, tmp_path, 2)
+    monkeypatch.setenv("INCIDENT_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("INCIDENT_SMTP_PORT", "1")
+    monkeypatch.setenv("INCIDENT_SMTP_FROM", SENDER)
+    monkeypatch.setenv("INCIDENT_SMTP_TLS", "none")
+    result = cli("notify", "send", "--via", "smtp", code=5)
+    assert "cannot reach the SMTP server 127.0.0.1:1" in result.stderr
+
+
+def kill_at_random_points(command: list, delivered, kills: int = 50, seed: int = 4) -> int:
+    """Run `command` again and again, killing it each time a few deliveries (1 to 12) after it
+    started, plus a random delay. Returns how many runs were killed mid-way."""
+    rng = random.Random(seed)
+    killed = 0
+    for _ in range(kills):
+        target = delivered() + rng.randint(1, 12)
+        process = subprocess.Popen(command, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        while delivered() < target and process.poll() is None:
+            time.sleep(0.001)
+        time.sleep(rng.uniform(0, 0.02))
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            killed += 1
+        process.wait()
+    return killed
+
+
+def assert_exactly_once(home, per_order: Counter, expected: set, killed: int) -> int:
+    """Nobody lost; a notice delivered twice only when a kill fell between Amazon's (or the mail
+    server's) acceptance and our record of it, so the second was a resume of the same notice."""
+    assert set(per_order) == expected
+    db = sqlite3.connect(next(home.glob("*/incident.db")))
+    assert dict(db.execute("SELECT state, count(*) FROM notices GROUP BY state").fetchall()) == {"sent": len(expected)}
+    attempts = dict(db.execute("SELECT order_id, attempts FROM notices").fetchall())
+    twice = [key for key, n in per_order.items() if n > 1]
+    assert len(twice) <= killed and all(n == 2 for n in per_order.values() if n > 1)
+    return len(twice), attempts, twice
+
+
+def test_killed_fifty_times_every_buyer_gets_exactly_one_notice(cli, home, tmp_path, smtp):
+    buyers, _ = ready_incident(cli, tmp_path, 500)
+    command = [Path(sys.executable).parent / "incident", "notify", "send", "--via", "smtp"]
+    killed = kill_at_random_points(command, lambda: len(smtp.messages))
+    final = subprocess.run(command, capture_output=True, text=True)
+    assert final.returncode == 0, final.stderr
+    per_buyer = Counter(m[1][0] for m in smtp.messages)
+    twice, _, _ = assert_exactly_once(home, per_buyer, set(buyers.values()), killed)
+    distinct = Counter(m[1][0] for m in {(m[1], m[2]): m for m in smtp.messages}.values())
+    assert set(distinct.values()) == {1}  # a resend carries the same Message-ID: the inbox shows it once
+    print(f"smtp: {killed} kills, {len(smtp.messages)} deliveries for 500 buyers, {twice} resent (same Message-ID)")
+
+
+def start_simulator(monkeypatch, orders=None):
+    """The SP-API simulator on a real clock, granting this seller 40 messages a second (Amazon
+    reports a seller's own limit in x-amzn-RateLimit-Limit; the client paces by it)."""
+    from incident.sandbox import Simulator, seeded
+
+    fast = {"getMessagingActionsForOrder": (40.0, 5), "createUnexpectedProblem": (40.0, 5), "getAttributes": (40.0, 5)}
+    if orders is None:
+        sim = seeded("us", processing_seconds=0, plans=fast)
+    else:
+        sim = Simulator(processing_seconds=0, plans=fast)
+        sim.add_orders(orders)
+    url = sim.start()
+    for name, value in {"INCIDENT_SPAPI_ENDPOINT": url, "INCIDENT_LWA_ENDPOINT": f"{url}/auth/o2/token",
+                        "SP_API_REFRESH_TOKEN": "x", "LWA_APP_ID": "x", "LWA_CLIENT_SECRET": "x"}.items():
+        monkeypatch.setenv(name, value)
+    return sim
+
+
+@pytest.fixture
+def simulator(monkeypatch):
+    sim = start_simulator(monkeypatch)
+    yield sim
+    sim.stop()
+
+
+def sample_incident(cli, *extra):
+    import json
+
+    spec = json.loads((SAMPLES / "us" / "scope.json").read_text())
+    cli("open", "--sku", spec["skus"][0], "--start", spec["start"], "--end", spec["end"], "--floor", spec["floor"],
+        "--marketplace", "US")
+    cli("pull", "--report", SAMPLES / "us" / "all-orders.txt", "--report", SAMPLES / "us" / "unshipped.txt")
+    cli("cancel", "export")
+    return cli("notify", "render", *extra)
+
+
+def test_spapi_sends_in_each_buyers_language_through_buyer_seller_messaging(cli, simulator):
+    from incident.sandbox.server import buyer_locale
+
+    sample_incident(cli, "--live")
+    out = cli("notify", "send", "--via", "spapi").stdout
+    assert "sent 107 of 107, 0 failed" in out
+    assert len({m["orderId"] for m in simulator.messages}) == 107 == len(simulator.messages)
+    assert all(len(m["text"]) <= 2000 and m["orderId"] in m["text"] for m in simulator.messages)
+    spanish = [m for m in simulator.messages if buyer_locale(simulator.orders[m["orderId"]]) == "es-US"]
+    assert spanish and all("Pedido" in m["text"] or "pedido" in m["text"] for m in spanish)
+    assert "sent 0 of 0" in cli("notify", "send", "--via", "spapi").stdout
+    told = cli.json("status")["notices"]
+    assert told["sent"] == 107 and told["by_via"] == {"spapi": 107} and told["last_sent_at"]
+    assert cli("notify", "render").stdout.startswith("0 notices rendered")  # sent ones never change
+
+
+def test_spapi_records_orders_amazon_does_not_offer_a_message_for(cli, simulator):
+    sample_incident(cli)
+    refused = sorted(o for o, order in simulator.orders.items() if order.channel == "Merchant")[:3]
+    for order_id in refused:
+        simulator.orders[order_id].status = "Cancelled"
+        simulator.orders[order_id].channel = "Amazon"  # the simulator offers nothing for these
+    out = cli("notify", "send", "--via", "spapi").stdout
+    assert "not offered by Amazon" in out
+
+
+def test_spapi_killed_fifty_times_every_buyer_gets_exactly_one_notice(cli, home, tmp_path, monkeypatch):
+    buyers, orders = ready_incident(cli, tmp_path, 500)
+    expected = set(buyers)
+    simulator = start_simulator(monkeypatch, orders)
+    command = [Path(sys.executable).parent / "incident", "notify", "send", "--via", "spapi"]
+    killed = kill_at_random_points(command, lambda: len(simulator.messages), kills=50, seed=7)
+    final = subprocess.run(command, capture_output=True, text=True)
+    assert final.returncode == 0, final.stderr
+    twice, attempts, resent = assert_exactly_once(home, Counter(m["orderId"] for m in simulator.messages),
+                                                  expected, killed)
+    assert all(attempts[order_id] >= 2 for order_id in resent)
+    simulator.stop()
+    print(f"spapi: {killed} kills, {len(simulator.messages)} messages for {len(expected)} orders, {twice} resent")
