@@ -313,10 +313,14 @@ def _email(row: Any, sender: str, recipient: str) -> bytes:
 
 class _Smtp:
     def __init__(self, settings: SmtpSettings):
+        self.settings = settings
+        self._connect()
+
+    def _connect(self) -> None:
         import smtplib
         import ssl
 
-        self.settings = settings
+        settings = self.settings
         context = ssl.create_default_context()
         if settings.tls == "ssl":
             self.client = smtplib.SMTP_SSL(settings.host, settings.port, timeout=30, context=context)
@@ -328,7 +332,14 @@ class _Smtp:
             self.client.login(settings.user, settings.password or "")
 
     def send(self, row: Any, recipient: str) -> None:
-        self.client.sendmail(self.settings.sender, [recipient], _email(row, self.settings.sender, recipient))
+        import smtplib
+
+        message = _email(row, self.settings.sender, recipient)
+        try:
+            self.client.sendmail(self.settings.sender, [recipient], message)
+        except smtplib.SMTPServerDisconnected:  # idle timeout or a restart: no 250 yet, so nothing was delivered
+            self._connect()
+            self.client.sendmail(self.settings.sender, [recipient], message)
 
     def close(self) -> None:
         try:
@@ -412,6 +423,13 @@ def _open_sender(store: Store, via: str, connection, smtp: SmtpSettings | None):
         settings = smtp or smtp_settings()
         try:
             return _Smtp(settings)
+        except smtplib.SMTPAuthenticationError:
+            raise StateError(f"the SMTP server refused the login of '{settings.user}': check INCIDENT_SMTP_USER "
+                             "and INCIDENT_SMTP_PASSWORD (many providers want an app password)") from None
+        except smtplib.SMTPNotSupportedError as exc:
+            raise StateError(f"the SMTP server {settings.host}:{settings.port} does not offer "
+                             f"{'login' if 'AUTH' in str(exc) else 'STARTTLS'} here: check INCIDENT_SMTP_TLS "
+                             "(starttls on port 587, ssl on 465)") from None
         except (OSError, smtplib.SMTPException) as exc:
             raise StateError(f"cannot reach the SMTP server {settings.host}:{settings.port}: "
                              f"{type(exc).__name__}; check INCIDENT_SMTP_HOST/PORT/TLS") from None

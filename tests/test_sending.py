@@ -23,6 +23,7 @@ from conftest import SAMPLES
 from incident.scenario import ALL_ORDERS_COLUMNS, UNSHIPPED_COLUMNS, Scenario, write_report
 
 SENDER = "care@sonic-audio.example"
+pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")  # aiosmtpd on implicit TLS
 
 
 class Inbox:
@@ -35,20 +36,59 @@ class Inbox:
         return "250 OK"
 
 
-@pytest.fixture
-def smtp(monkeypatch):
+def free_port() -> int:
     import socket
 
-    with socket.socket() as probe:  # a free port: aiosmtpd's start-up check cannot use port 0
+    with socket.socket() as probe:  # aiosmtpd's start-up check cannot use port 0
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def smtp(monkeypatch):
     inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
     controller.start()
-    for key, value in {"HOST": "127.0.0.1", "PORT": str(port),
+    for key, value in {"HOST": "127.0.0.1", "PORT": str(controller.port),
                        "FROM": SENDER, "TLS": "none"}.items():
         monkeypatch.setenv(f"INCIDENT_SMTP_{key}", value)
     yield inbox
+    controller.stop()
+
+
+@pytest.fixture(params=["starttls", "ssl"])
+def tls_smtp(request, monkeypatch, tmp_path):
+    """A mail server that takes mail only over TLS and after a login, with a certificate from a
+    test authority the client trusts through SSL_CERT_FILE, as it would a real one."""
+    import ssl
+
+    import trustme
+    from aiosmtpd.smtp import AuthResult
+
+    authority = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1").configure_cert(server_context)
+    authority.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
+    logins = []
+
+    def authenticate(server, session, envelope, mechanism, data):
+        logins.append((mechanism, data.login.decode()))
+        return AuthResult(success=data.login == b"seller" and data.password == b"app-password", handled=False)
+
+    inbox = Inbox()
+    options = {"authenticator": authenticate, "auth_required": True}
+    if request.param == "ssl":  # aiosmtpd does not count implicit TLS as TLS for AUTH: the whole session is
+        controller = Controller(inbox, hostname="127.0.0.1", port=free_port(), ssl_context=server_context,
+                                auth_require_tls=False, **options)
+    else:
+        controller = Controller(inbox, hostname="127.0.0.1", port=free_port(), tls_context=server_context,
+                                require_starttls=True, **options)
+    controller.start()
+    for key, value in {"HOST": "127.0.0.1", "PORT": str(controller.port), "FROM": SENDER, "TLS": request.param,
+                       "USER": "seller", "PASSWORD": "app-password"}.items():
+        monkeypatch.setenv(f"INCIDENT_SMTP_{key}", value)
+    yield inbox, logins
     controller.stop()
 
 
@@ -96,6 +136,23 @@ def test_smtp_sends_each_notice_once_from_the_approved_sender(cli, tmp_path, smt
     assert {m[0] for m in smtp.messages} == {SENDER}
     steps = {s["id"]: s["state"] for s in cli.json("status")["steps"]}
     assert steps["notify-buyers"] == "done"
+
+
+def test_smtp_over_tls_with_login(cli, tmp_path, tls_smtp):
+    inbox, logins = tls_smtp
+    buyers, _ = ready_incident(cli, tmp_path, 3)
+    assert "sent 3 of 3, 0 failed" in cli("notify", "send", "--via", "smtp").stdout
+    assert sorted(m[1][0] for m in inbox.messages) == sorted(buyers.values())
+    assert [login for _, login in logins] == ["seller"]
+
+
+def test_wrong_smtp_password_is_one_clear_error_without_the_password(cli, tmp_path, tls_smtp, monkeypatch):
+    ready_incident(cli, tmp_path, 2)
+    monkeypatch.setenv("INCIDENT_SMTP_PASSWORD", "wrong-secret")
+    result = cli("notify", "send", "--via", "smtp", code=5)
+    assert "the SMTP server refused the login of 'seller'" in result.stderr
+    assert "wrong-secret" not in result.stderr + result.stdout
+    assert "sent" not in result.stdout
 
 
 def test_unreachable_smtp_server_is_one_clear_error(cli, tmp_path, monkeypatch):
