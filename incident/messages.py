@@ -13,6 +13,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -24,16 +25,17 @@ from incident.store import Store
 from incident.timeutil import iso_utc, now_utc, parse_iso
 
 API_LIMIT = 2000
-_ORDER_ID = re.compile(r"\d{3}-\d{7}-\d{7}")
 _LINK = re.compile(r"https?://|www\.|\b[\w-]+\.(com|net|org|de|fr|it|es|jp|co\.uk)\b/", re.I)
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
-_PHONE = re.compile(r"(?<![\d-])\+?\d[\d ()/.-]{6,}\d(?![\d-])")
+_PHONE = re.compile(r"[\d+][\d ()/.-]{6,}\d")  # eight digits or more, spaced or not (bounds checked in check())
 _HTML = re.compile(r"<\s*/?\s*[a-zA-Z][^>]*>")
 _KANA = re.compile(r"[\u3040-\u30ff]")
-_MARKETING = re.compile(
-    r"coupon|promo code|discount code|voucher|review|feedback|5 stars|five stars|rating|% off|"
-    r"gutschein|rabattcode|bewertung|code promo|bon de réduction|avis client|codice sconto|"
-    r"recensione|cupón|código de descuento|reseña|valoración|クーポン|レビュー|評価|割引コード", re.I)
+_MARKETING_TERMS = (
+    "coupon", "promo code", "discount code", "voucher", "review", "feedback", "5 stars", "five stars", "rating",
+    "% off", "gutschein", "rabattcode", "bewertung", "code promo", "bon de réduction", "avis client",
+    "codice sconto", "recensione", "cupón", "código de descuento", "reseña", "valoración", "クーポン", "レビュー",
+    "評価", "割引コード")
+_MARKETING = re.compile("|".join(re.escape(term) for term in _MARKETING_TERMS), re.I)
 
 
 @dataclass
@@ -47,6 +49,13 @@ class Problem:
         return f"{self.line}:{self.column}: {self.rule}: {self.message}"
 
 
+def _standalone(text: str, match: re.Match) -> bool:
+    """Not part of a longer run of digits and dashes (a part number, say)."""
+    before = text[match.start() - 1] if match.start() else " "
+    after = text[match.end()] if match.end() < len(text) else " "
+    return not (before.isdigit() or before == "-" or after.isdigit() or after == "-")
+
+
 def check(text: str, order_id: str, locale: str, buyer_locale: str | None = None,
           channel: str = "spapi") -> list[Problem]:
     """Every rule a notice breaks, with where. `channel` spapi also forbids HTML and > 2000 chars."""
@@ -56,14 +65,20 @@ def check(text: str, order_id: str, locale: str, buyer_locale: str | None = None
         before = text[:match_start]
         return before.count("\n") + 1, match_start - (before.rfind("\n") + 1) + 1
 
-    without_ids = _ORDER_ID.sub(lambda m: "#" * len(m.group()), text)
-    for rule, pattern, message in [
-        ("no-links", _LINK, "links are not allowed in buyer messages"),
-        ("no-email", _EMAIL, "e-mail addresses are not allowed"),
-        ("no-phone", _PHONE, "phone numbers are not allowed"),
-        ("no-marketing", _MARKETING, "no coupons, promotions of other products or review requests"),
-    ] + ([("no-html", _HTML, "the Messaging API takes plain text only")] if channel == "spapi" else []):
+    without_ids = text.replace(order_id, "#" * len(order_id))  # the order's own id is no phone number
+    lowered = without_ids.lower()
+    for rule, pattern, message, may_match in [  # may_match: a cheap test that rules most texts out
+        ("no-links", _LINK, "links are not allowed in buyer messages", "/" in lowered or "www." in lowered),
+        ("no-email", _EMAIL, "e-mail addresses are not allowed", "@" in lowered),
+        ("no-phone", _PHONE, "phone numbers are not allowed", True),
+        ("no-marketing", _MARKETING, "no coupons, promotions of other products or review requests",
+         any(term in lowered for term in _MARKETING_TERMS)),
+    ] + ([("no-html", _HTML, "the Messaging API takes plain text only", "<" in lowered)] if channel == "spapi" else []):
+        if not may_match:
+            continue
         for match in pattern.finditer(without_ids):
+            if rule == "no-phone" and not _standalone(without_ids, match):
+                continue
             problems.append(Problem(rule, *at(match.start()), f"{message} ('{match.group()}')"))
     if channel == "spapi" and len(text) > API_LIMIT:
         problems.append(Problem("length", *at(API_LIMIT), f"{len(text)} characters; the Messaging API takes at most {API_LIMIT}"))
@@ -93,11 +108,18 @@ class Templates:
         self.env = Environment(loader=ChoiceLoader(loaders), undefined=StrictUndefined,
                                autoescape=select_autoescape(["html", "htm", "xml"]),
                                keep_trailing_newline=True)
+        self._chosen: dict[tuple[str, str], str] = {}
 
     def name_for(self, kind: str, locale: str) -> str:
-        names = self.env.list_templates()
+        key = (kind, locale)
+        if key not in self._chosen:
+            self._chosen[key] = self._choose(kind, locale)
+        return self._chosen[key]
+
+    def _choose(self, kind: str, locale: str) -> str:
         if kind == "support":  # Seller Support texts: one per request kind, in English
             return f"support/{locale}.txt.j2"
+        names = self.env.list_templates()
         for candidate in (locale, locale.split("-")[0]):
             for name in names:
                 if name.startswith(f"{kind}/{candidate}") and name.endswith(".j2"):
@@ -123,20 +145,39 @@ class Templates:
         return subject.strip(), body.strip() + "\n"
 
 
-def _format(locale: str, amount, currency: str | None, moment: str | None) -> tuple[str, str]:
+@lru_cache(maxsize=64)
+def _babel_locale(locale: str):
     from babel import Locale, UnknownLocaleError
-    from babel.dates import format_date
-    from babel.numbers import format_currency
 
     for candidate in (locale.replace("-", "_"), locale.split("-")[0], "en_US"):  # a locale babel lacks: its language
         try:
-            babel_locale = Locale.parse(candidate)
-            break
+            return Locale.parse(candidate)
         except (UnknownLocaleError, ValueError):
             continue
-    money = format_currency(amount, currency, locale=babel_locale) if currency and amount is not None else "-"
-    day = format_date(parse_iso(moment), format="long", locale=babel_locale) if moment else "-"
-    return money, day
+
+
+@lru_cache(maxsize=65536)  # an incident is one product at a few prices: most amounts repeat
+def _money(locale: str, amount, currency: str | None) -> str:
+    from babel.numbers import format_currency
+
+    return format_currency(amount, currency, locale=_babel_locale(locale)) if currency and amount is not None else "-"
+
+
+def _day(locale: str, moment: str | None, zone: str | None) -> str:
+    """The purchase date as the buyer saw it: in the marketplace's time zone."""
+    from zoneinfo import ZoneInfo
+
+    if not moment:
+        return "-"
+    when = parse_iso(moment)
+    return _date_text(locale, (when.astimezone(ZoneInfo(zone)) if zone else when).date())
+
+
+@lru_cache(maxsize=4096)
+def _date_text(locale: str, day) -> str:
+    from babel.dates import format_date
+
+    return format_date(day, format="long", locale=_babel_locale(locale))
 
 
 @dataclass
@@ -215,7 +256,7 @@ def render_notices(store: Store, who: str, templates: Templates | None = None,
         buyer_locale = asked.get(order_id) or (old["buyer_locale"] if old is not None else None)
         locale = buyer_locale or market.locale.replace("_", "-")
         paid = sum((d.price_paid or 0) for d in decisions)
-        amount, day = _format(locale, paid, line.currency or market.currency, line.purchase_date)
+        amount, day = _money(locale, paid, line.currency or market.currency), _day(locale, line.purchase_date, market.timezone)
         context = {"order_id": order_id, "purchase_date": day, "amount": amount, "seller_name": seller_name,
                    "products": ", ".join(sorted({d.line.product_name or d.line.sku for d in decisions})),
                    "fulfilled_by_amazon": decisions[0].bucket == FBA}

@@ -190,7 +190,7 @@ class Connection:
             return
         wait = bucket.wait_time(self.clock.now())
         if wait > 0:
-            wait += min(0.05, 0.1 / bucket.rate)  # never arrive a hair early: the server's bucket decides
+            wait += min(0.05, 0.02 / bucket.rate)  # never arrive a hair early (2%): the server decides
             if self.on_wait:
                 self.on_wait(operation, wait)
             self.clock.sleep(wait)

@@ -83,6 +83,7 @@ class Simulator:
         self.buckets = buckets(self.plans)
         self.faults: list[Fault] = []
         self.calls: list[tuple[str, dict]] = []  # (operation, query) for tests
+        self.throttled: dict[str, int] = {}  # operation -> 429s answered by the token buckets
         self.orders: dict[str, Order] = {}
         self.marketplace = scenario.marketplace if scenario else None
         self.scenario = scenario
@@ -333,6 +334,8 @@ class _Handler(BaseHTTPRequestHandler):
         if sim.throttle and operation in sim.buckets:
             with sim.lock:
                 allowed = sim.buckets[operation].take(sim.clock.now())
+                if not allowed:
+                    sim.throttled[operation] = sim.throttled.get(operation, 0) + 1
             if not allowed:
                 return self._send(429, _error("QuotaExceeded", "You exceeded your quota for the requested resource."))
         try:

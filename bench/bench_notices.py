@@ -1,0 +1,106 @@
+"""Benchmark buyer notices.
+
+1. Render and check 100,000 notices (target: under 10 s): an incident of 100,000 seller-fulfilled
+   cancellable orders, pulled from generated reports and exported; `render_notices` is timed
+   (templates, babel formatting, the rule checker, the database write).
+2. The sending rate reached through the SP-API simulator on a real clock, against the rate limit
+   it enforces (target: within 1.1x of the limit): Amazon's default 1 message/s (burst 5), and a
+   seller granted 20/s, which the client learns from x-amzn-RateLimit-Limit.
+
+    .venv/bin/python bench/bench_notices.py [--render 100000] [--send-default 65] [--send-fast 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from incident import cancellation, messages, orders, runbook, spapi, store  # noqa: E402
+from incident.sandbox.server import Simulator  # noqa: E402
+from incident.scenario import ALL_ORDERS_COLUMNS, UNSHIPPED_COLUMNS, Scenario, write_report  # noqa: E402
+from incident.timeutil import parse_iso  # noqa: E402
+
+START, END = "2026-11-20T14:00:00-08:00", "2026-11-20T16:00:00-08:00"
+
+
+def incident(count: int, folder: Path):
+    """An open incident store with `count` exported cancellable orders, and the orders."""
+    scenario = Scenario("US", 5, begin=datetime.fromisoformat(START), finish=datetime.fromisoformat(END),
+                        window_start=datetime.fromisoformat(START), window_end=datetime.fromisoformat(END),
+                        burst_orders=count, background_orders=0, mfn_share=1.0)
+    generated = list(scenario.orders())
+    for order in generated:
+        order.status, order.items = "Unshipped", order.items[:1]
+        order.items[0].status = "Unshipped"
+    write_report(folder / "all.txt", ALL_ORDERS_COLUMNS, scenario.all_orders_rows(generated))
+    write_report(folder / "unshipped.txt", UNSHIPPED_COLUMNS, scenario.unshipped_rows(generated))
+    opened = store.create(folder / "home", title="bench", skus=[scenario.incident_product.sku],
+                          window_start=parse_iso(START), window_end=parse_iso(END), floor=None,
+                          marketplace="US", who="bench", steps=runbook.load())
+    orders.pull_reports(opened, [folder / "all.txt", folder / "unshipped.txt"], "bench")
+    cancellation.export(opened, "bench", "txt")
+    return opened, generated
+
+
+def bench_render(count: int) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        opened, _ = incident(count, Path(tmp))
+        with opened:
+            started = time.perf_counter()
+            result = messages.render_notices(opened, "bench")
+            seconds = time.perf_counter() - started
+            blocked = len(messages.blocked(opened))
+    return {"notices": result.rendered, "blocked": blocked, "seconds": round(seconds, 2),
+            "per_second": round(result.rendered / seconds)}
+
+
+def bench_send(count: int, rate: float | None) -> dict:
+    plans = {op: (rate, 5) for op in ("getMessagingActionsForOrder", "createUnexpectedProblem")} if rate else None
+    with tempfile.TemporaryDirectory() as tmp:
+        opened, generated = incident(count, Path(tmp))
+        simulator = Simulator(processing_seconds=0, plans=plans)
+        simulator.add_orders(generated)
+        url = simulator.start()
+        os.environ.update(INCIDENT_SPAPI_ENDPOINT=url, INCIDENT_LWA_ENDPOINT=f"{url}/auth/o2/token",
+                          SP_API_REFRESH_TOKEN="bench", LWA_APP_ID="bench", LWA_CLIENT_SECRET="bench")
+        limit = simulator.plans["createUnexpectedProblem"]
+        with opened:
+            messages.render_notices(opened, "bench")
+            connection = spapi.Connection(spapi.load_settings("US"))
+            started = time.perf_counter()
+            result = messages.send_notices(opened, "bench", "spapi", connection=connection)
+            seconds = time.perf_counter() - started
+        throttled = sum(simulator.throttled.values())
+        simulator.stop()
+    # The first `burst` messages go at once; the rest at the limit at best.
+    bound = max(0.0, (result.sent - limit[1]) / limit[0])
+    return {"notices": result.sent, "failed": result.failed, "limit_per_s": limit[0], "burst": limit[1],
+            "seconds": round(seconds, 1), "lower_bound_s": round(bound, 1),
+            "ratio": round(seconds / bound, 3) if bound else None, "throttled": throttled}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--render", type=int, default=100_000)
+    parser.add_argument("--send-default", type=int, default=65)
+    parser.add_argument("--send-fast", type=int, default=1000)
+    options = parser.parse_args()
+    results = {"render": bench_render(options.render),
+               "send_default": bench_send(options.send_default, None),
+               "send_fast": bench_send(options.send_fast, 20.0)}
+    (HERE / "results-notices.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
