@@ -592,11 +592,21 @@ support_app = typer.Typer(cls=_Group, no_args_is_help=True, help="Seller Support
 app.add_typer(support_app, name="support")
 
 
-def _support(kind: str, step: str, incident: str | None, by: str | None, sent: bool) -> None:
-    from incident import support
+TemplatesOpt = Annotated[Optional[Path], typer.Option("--templates", help="A folder of your own templates over the bundled ones.")]
+LanguageOpt = Annotated[Optional[str], typer.Option("--language", help="Write it in this locale (en-US, ja-JP, ...); default: the marketplace's.")]
+
+
+def _support(kind: str, step: str, incident: str | None, by: str | None, sent: bool,
+             templates: Path | None, language: str | None) -> None:
+    from incident import messages, support
 
     with _open(incident) as store:
-        paths = support.write_request(store, kind)
+        paths = support.write_request(store, kind, messages.Templates(templates), language)
+        if kind == "annotation":
+            told = messages.summary(store)
+            if told["sent"] < told["total"] or not told["total"]:
+                _err.print(f"warning: {told['sent']} of {told['total']} buyers told so far: Seller Support asks for "
+                           "proof that every buyer was told (`incident notify send`)", markup=False, soft_wrap=True)
         print(paths[0].read_text(encoding="utf-8"))
         _err.print(f"wrote {paths[0]} and {paths[1]} (attach the CSV)", markup=False, soft_wrap=True)
         if sent:
@@ -608,31 +618,34 @@ def _support(kind: str, step: str, incident: str | None, by: str | None, sent: b
 
 @support_app.command("fba-request")
 def support_fba(sent: Annotated[bool, typer.Option("--sent", help="Mark it sent (ticks the checklist step).")] = False,
+                templates: TemplatesOpt = None, language: LanguageOpt = None,
                 incident: IncidentOpt = None, by: ByOpt = None) -> None:
     """The request to Seller Support to cancel the FBA orders, with a CSV of their order ids.
 
     Example: incident support fba-request --sent
     """
-    _support("fba-request", "fba-request", incident, by, sent)
+    _support("fba-request", "fba-request", incident, by, sent, templates, language)
 
 
 @support_app.command("annotation")
 def support_annotation(sent: Annotated[bool, typer.Option("--sent", help="Mark it sent (ticks the checklist step).")] = False,
+                       templates: TemplatesOpt = None, language: LanguageOpt = None,
                        incident: IncidentOpt = None, by: ByOpt = None) -> None:
     """The request to annotate the account after the cancellations, with the evidence.
 
     Example: incident support annotation --sent
     """
-    _support("annotation", "annotation-request", incident, by, sent)
+    _support("annotation", "annotation-request", incident, by, sent, templates, language)
 
 
 @support_app.command("account-manager")
-def support_account_manager(incident: IncidentOpt = None, by: ByOpt = None) -> None:
+def support_account_manager(templates: TemplatesOpt = None, language: LanguageOpt = None,
+                            incident: IncidentOpt = None, by: ByOpt = None) -> None:
     """A short urgent note for an account manager.
 
     Example: incident support account-manager
     """
-    _support("account-manager", "contact-support", incident, by, False)
+    _support("account-manager", "contact-support", incident, by, False, templates, language)
 
 
 sandbox_app = typer.Typer(cls=_Group, no_args_is_help=True, help="The local SP-API simulator.")

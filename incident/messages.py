@@ -117,8 +117,7 @@ class Templates:
         return self._chosen[key]
 
     def _choose(self, kind: str, locale: str) -> str:
-        if kind == "support":  # Seller Support texts: one per request kind, in English
-            return f"support/{locale}.txt.j2"
+        """`kind`/<locale>.txt.j2: the locale itself, else its language, else en-US."""
         names = self.env.list_templates()
         for candidate in (locale, locale.split("-")[0]):
             for name in names:
@@ -490,8 +489,10 @@ def _send_one(store: Store, who: str, via: str, sender, row, email: str | None, 
             sender.send(row, test_to)
         return "sent", None
     if via != "spapi" and not email:
-        _set_state(store, who, row["order_id"], "failed", via, "no buyer e-mail address (pull the Unshipped Orders report)")
-        return "failed", "no buyer e-mail address"
+        why = ("no buyer e-mail address: the Unshipped Orders report has it for seller-fulfilled orders; "
+               "FBA buyers are reached with --via spapi")
+        _set_state(store, who, row["order_id"], "failed", via, why)
+        return "failed", why
     with store.change(who, "notice_sending", {"order_id": row["order_id"], "via": via}) as conn:
         conn.execute("UPDATE notices SET state = 'sending', via = ?, attempts = attempts + 1 WHERE order_id = ?",
                      (via, row["order_id"]))

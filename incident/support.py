@@ -22,21 +22,30 @@ def context(store: Store, seller_name: str = "") -> dict:
     ours = sorted({k[0] for k, (state, _) in requests.items() if state == "accepted"})
     exported = bool(store.exports())
     cancelled = ours or (sorted({d.line.order_id for d in decisions if d.bucket == CANCELLABLE}) if exported else [])
-    told = store.conn.execute("SELECT count(*) FROM notices WHERE state = 'sent'").fetchone()[0]
+    told, due = store.conn.execute("SELECT count(*) FILTER (WHERE state = 'sent'), count(*) FROM notices").fetchone()
     promotions = sorted({p for d in decisions for p in (d.line.promotion_ids or "").split()})
     return {"marketplace": incident.marketplace or "marketplace not known yet", "skus": ", ".join(incident.skus),
             "window_start": local_and_utc(incident.window_start, tz), "window_end": local_and_utc(incident.window_end, tz),
             "promotion_ids": ", ".join(promotions) or "see Seller Central", "affected_orders": counts(decisions)["affected_orders"],
             "fba_orders": sorted({d.line.order_id for d in decisions if d.bucket == FBA}),
             "cancelled_orders": cancelled, "cancellable": counts(decisions)[CANCELLABLE],
-            "already_cancelled": counts(decisions)[CANCELLED], "buyers_told": told,
+            "already_cancelled": counts(decisions)[CANCELLED], "buyers_told": told, "buyers_due": due,
             "reason": (store.exports()[-1]["reason"] if exported else "PricingError"),
             "seller_name": seller_name or incident.opened_by}
 
 
-def write_request(store: Store, kind: str) -> tuple[Path, Path]:
+KINDS = ("fba-request", "annotation", "account-manager")
+
+
+def write_request(store: Store, kind: str, templates: Templates | None = None,
+                  language: str | None = None) -> tuple[Path, Path]:
+    """Render one Seller Support text in `language` (default: the marketplace's; en-US when
+    there is no template for it) and write it with the CSV of order ids to attach."""
     values = context(store)
-    subject, body = Templates().render("support", kind, values)
+    incident = store.incident()
+    market = marketplaces.BY_CODE.get(incident.marketplace or "")
+    locale = language or (market.locale.replace("_", "-") if market else "en-US")
+    subject, body = (templates or Templates()).render(f"support/{kind}", locale, values)
     text = f"Subject: {subject}\n\n{body}"
     ids = values["fba_orders"] if kind != "annotation" else values["cancelled_orders"]
     buffer = io.StringIO()
