@@ -23,6 +23,8 @@ samples: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_pull.py
+	$(BIN)/python bench/bench_live.py
+	$(BIN)/python bench/bench_notices.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -327,7 +327,9 @@ def smtp_settings(config: dict[str, Any] | None = None) -> SmtpSettings:
     """[smtp] in incident.toml, overridden by INCIDENT_SMTP_* in the environment."""
     import os
 
-    config = config or {}
+    from incident import config as config_file
+
+    config = config if config is not None else config_file.section("smtp")[0]
     get = lambda key, default=None: os.environ.get(f"INCIDENT_SMTP_{key.upper()}") or config.get(key, default)  # noqa: E731
     host, sender = get("host"), get("from")
     if not host or not sender:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import os
 import random
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -88,17 +87,9 @@ class Settings:
 def load_settings(marketplace_code: str | None = None, config: Path | None = None) -> Settings:
     """incident.toml (or $INCIDENT_CONFIG) for marketplace, seller id and endpoints; the
     environment overrides it."""
-    path = config or (Path(os.environ["INCIDENT_CONFIG"]) if os.environ.get("INCIDENT_CONFIG") else Path("incident.toml"))
-    data: dict[str, Any] = {}
-    if path.exists():
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8")).get("spapi", {})
-        except tomllib.TOMLDecodeError as exc:
-            from incident.errors import InputFileError
+    from incident import config as config_file
 
-            raise InputFileError(path, f"is not valid TOML ({exc})", "Fix the file") from None
-    else:
-        path = None
+    data, path = config_file.section("spapi", config)
     code = marketplace_code or os.environ.get("INCIDENT_MARKETPLACE") or data.get("marketplace")
     if not code:
         raise UsageError("no marketplace: open the incident with `--marketplace US` (or your country code), "

@@ -155,6 +155,19 @@ def test_wrong_smtp_password_is_one_clear_error_without_the_password(cli, tmp_pa
     assert "sent" not in result.stdout
 
 
+def test_smtp_settings_from_incident_toml_and_the_environment_wins(cli, tmp_path, smtp, monkeypatch):
+    buyers, _ = ready_incident(cli, tmp_path, 2)
+    port = os.environ["INCIDENT_SMTP_PORT"]
+    for key in ("HOST", "PORT", "FROM", "TLS"):
+        monkeypatch.delenv(f"INCIDENT_SMTP_{key}")
+    config = tmp_path / "incident.toml"
+    config.write_text(f'[smtp]\nhost = "127.0.0.1"\nport = {port}\ntls = "none"\nfrom = "toml@sonic-audio.example"\n')
+    monkeypatch.setenv("INCIDENT_CONFIG", str(config))
+    monkeypatch.setenv("INCIDENT_SMTP_FROM", SENDER)
+    assert "sent 2 of 2, 0 failed" in cli("notify", "send", "--via", "smtp").stdout
+    assert {m[0] for m in smtp.messages} == {SENDER}
+
+
 def test_unreachable_smtp_server_is_one_clear_error(cli, tmp_path, monkeypatch):
     ready_incident(cli, tmp_path, 2)
     monkeypatch.setenv("INCIDENT_SMTP_HOST", "127.0.0.1")
