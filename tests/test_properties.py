@@ -68,8 +68,11 @@ def test_same_orders_whatever_the_layout(case):
     base = ALL_ORDERS_COLUMNS if kind == "all" else UNSHIPPED_COLUMNS
     with tempfile.TemporaryDirectory() as folder:
         canonical = read_report(_write(kind, rows, base, "utf-8", "\n", Path(folder)))
-        shuffled = read_report(_write(kind, rows, columns, encoding, newline, Path(folder)))
-    assert shuffled.encoding.replace("-sig", "") == encoding.replace("-sig", "")
+        written = _write(kind, rows, columns, encoding, newline, Path(folder))
+        shuffled = read_report(written)
+        ascii_only = written.read_bytes().removeprefix(b"\xef\xbb\xbf").isascii()
+    if not ascii_only:  # plain ASCII reads the same in every one of these encodings
+        assert shuffled.encoding.replace("-sig", "") == encoding.replace("-sig", "")
     assert [(l.order_id, l.sku, l.seq, l.fields) for l in shuffled.lines] == \
            [(l.order_id, l.sku, l.seq, l.fields) for l in canonical.lines]
     assert len(shuffled.lines) == len(rows)
