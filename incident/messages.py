@@ -106,7 +106,7 @@ class Templates:
                 raise UsageError(f"--templates {folder} is not a folder")
             loaders.insert(0, FileSystemLoader(str(folder)))
         self.env = Environment(loader=ChoiceLoader(loaders), undefined=StrictUndefined,
-                               autoescape=select_autoescape(["html", "htm", "xml"]),
+                               autoescape=select_autoescape(["html", "htm", "xml", "html.j2", "htm.j2", "xml.j2"]),
                                keep_trailing_newline=True)
         self._chosen: dict[tuple[str, str], str] = {}
 
@@ -349,7 +349,7 @@ def _email(row: Any, sender: str, recipient: str) -> bytes:
     message["From"], message["To"], message["Subject"] = sender, recipient, row["subject"]
     message["Date"] = formatdate(usegmt=True)
     message["Message-ID"] = f"<{row['idempotency_key']}@incident.notice>"  # same on a resend: deduplicable
-    message.set_content(row["body"])
+    message.set_content(row["body"], subtype="html" if _HTML.search(row["body"]) else "plain")  # a forced HTML template
     return message.as_bytes()
 
 
@@ -423,6 +423,9 @@ def send_notices(store: Store, who: str, via: str, *, connection=None, smtp: Smt
     A notice left in `sending` by a crash is sent again with the same Message-ID."""
     if via not in VIAS:
         raise UsageError(f"--via '{via}' is not one of {', '.join(VIAS)}")
+    if test_to and via == "spapi":
+        raise UsageError("--test-to works with --via smtp or outbox: the Messaging API writes only to the "
+                         "order's own buyer")
     emails = {line.order_id: line.buyer_email for line in store.lines() if line.buyer_email}
     rows = store.conn.execute("SELECT * FROM notices WHERE state IN ('sending', 'rendered', 'failed') "
                               "ORDER BY state = 'rendered', order_id").fetchall()

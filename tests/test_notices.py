@@ -84,6 +84,19 @@ def test_seller_templates_override_and_undefined_variables_are_errors(small_inci
     assert "3 notices rendered" in small_incident("notify", "render", "--templates", tmp_path).stdout
 
 
+def test_html_templates_escape_report_data_and_are_blocked_for_the_api(small_incident, home, tmp_path):
+    small_incident("cancel", "export")
+    (tmp_path / "notice").mkdir()
+    (tmp_path / "notice" / "en-US.html.j2").write_text("Order {{ order_id }}\n<p>Sorry about {{ order_id }}: {{ products }}</p>\n")
+    db = sqlite3.connect(next(home.glob("*/incident.db")))
+    db.execute("UPDATE order_lines SET product_name = '<script>x</script> Cable'")
+    db.commit()
+    small_incident("notify", "render", "--templates", tmp_path)
+    body = notices(home)["111-0000001-0000001"]["body"]
+    assert "&lt;script&gt;x&lt;/script&gt; Cable" in body and "<script>" not in body
+    assert "no-html" in small_incident("notify", "check", code=6).stderr
+
+
 GOOD = "Your order 111-0000001-0000001\nWe are sorry: the order 111-0000001-0000001 was cancelled.\n"
 
 

@@ -270,6 +270,8 @@ def test_spapi_sends_in_each_buyers_language_through_buyer_seller_messaging(cli,
     assert "sent 0 of 0" in cli("notify", "send", "--via", "spapi").stdout
     told = cli.json("status")["notices"]
     assert told["sent"] == 107 and told["by_via"] == {"spapi": 107} and told["last_sent_at"]
+    table = cli("status").stdout
+    assert "Buyer notices: 107 of 107 buyers told" in table and "spapi 107" in table and "tester" in table
     assert cli("notify", "render").stdout.startswith("0 notices rendered")  # sent ones never change
 
 
