@@ -656,21 +656,33 @@ app.add_typer(sandbox_app, name="sandbox")
 def sandbox_serve(
     port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1.")] = 8123,
     sample: Annotated[str, typer.Option("--sample", help="Seed from this bundled sample: us or jp.")] = "us",
+    drill: Annotated[bool, typer.Option("--drill", help="A live drill instead: a stacked discount goes live in 2 minutes and orders keep arriving.")] = False,
+    orders: Annotated[int, typer.Option("--orders", help="Drill: orders at the bad price.")] = 400,
+    minutes: Annotated[float, typer.Option("--minutes", help="Drill: how long the bad price stays live.")] = 15.0,
 ) -> None:
     """Serve a simulated seller account on 127.0.0.1 until Ctrl-C.
 
-    Example: incident sandbox serve --port 8123
+    Example: incident sandbox serve --drill
     """
     import time
 
-    from incident.sandbox import seeded
+    from incident import sandbox
 
-    simulator = seeded(sample)
+    if drill:
+        simulator, scope = sandbox.drill(orders=orders, lasts=minutes)
+        label = f"drill: {orders} orders for {scope['sku']} from {scope['start']} to {scope['end']}"
+    else:
+        simulator, scope, label = sandbox.seeded(sample), None, f"{sample} sample"
     url = simulator.start(port=port)
-    print(f"SP-API simulator on {url} ({sample} sample, seller {simulator.seller_id}). Use it with:")
+    print(f"SP-API simulator on {url} ({label}, seller {simulator.seller_id}). Use it with:")
     print(f"  export INCIDENT_SPAPI_ENDPOINT={url} INCIDENT_LWA_ENDPOINT={url}/auth/o2/token "
           f"INCIDENT_SELLER_ID={simulator.seller_id}")
     print("  export SP_API_REFRESH_TOKEN=sandbox LWA_APP_ID=sandbox LWA_CLIENT_SECRET=sandbox")
+    if scope:
+        print("When you notice the bad price, open the incident and pull as it unfolds:")
+        print(f"  incident open --sku {scope['sku']} --start {scope['start']} --end {scope['end']} "
+              f"--marketplace {scope['marketplace']}")
+        print("  incident stop-sales && incident pull --live --repeat 2")
     try:
         while True:
             time.sleep(3600)

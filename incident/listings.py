@@ -43,12 +43,11 @@ def stop_sales(store: Store, connection: Connection, who: str, undo: bool = Fals
     listings = connection.client(ListingsItems)
     incident = store.incident()
     result = StopResult()
-    channels = {line.sku: line.fulfillment_channel for line in store.lines()}
+    sold_by_amazon = {line.sku for line in store.lines() if (line.fulfillment_channel or "").lower() == "amazon"}
     saved = {row["sku"]: row for row in store.conn.execute("SELECT * FROM stop_sales")}
     for sku in incident.skus:
-        if (channels.get(sku) or "").lower() == "amazon":
+        if sku in sold_by_amazon:  # FBA orders: only the promotion's deactivation (by hand) stops them
             result.fba_skus.append(sku)
-            continue
         if undo:
             row = saved.get(sku)
             if row is None or row["restored_at"]:
@@ -63,8 +62,9 @@ def stop_sales(store: Store, connection: Connection, who: str, undo: bool = Fals
                                   includedData=["fulfillmentAvailability"]).payload
         quantity = next((int(a.get("quantity") or 0) for a in current.get("fulfillmentAvailability") or []
                          if a.get("fulfillmentChannelCode") == "DEFAULT"), None)
-        if quantity is None:
-            result.fba_skus.append(sku)
+        if quantity is None:  # no seller-fulfilled offer for this SKU
+            if sku not in result.fba_skus:
+                result.fba_skus.append(sku)
             continue
         if quantity == 0 and sku in saved and not saved[sku]["restored_at"]:
             continue  # already stopped by us: keep the quantity we saved the first time

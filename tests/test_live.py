@@ -298,3 +298,60 @@ def test_plan_only_prints_the_plan_and_pulls_nothing(sim, incident_store, cli):
     out = cli("pull", "--live", "--plan").stdout
     assert out.startswith("plan: search (about") and "v0 ~" in out and "report ~" in out
     assert cli.json("orders") == []
+
+
+def test_a_drill_unfolds_orders_arrive_pending_ones_ripen_and_stop_sales_stops_mfn_orders(cli, home, monkeypatch):
+    from datetime import timedelta
+
+    from incident import listings
+    from incident.sandbox import drill
+    from incident.timeutil import parse_iso
+
+    clock = VirtualClock(start=parse_iso("2026-11-20T22:00:00Z").timestamp())
+    simulator, window = drill(orders=300, starts_in=2, lasts=20, pending_minutes=5, clock=clock)
+    url = simulator.start()
+    for name, value in {"INCIDENT_SPAPI_ENDPOINT": url, "INCIDENT_LWA_ENDPOINT": f"{url}/auth/o2/token",
+                        "INCIDENT_SELLER_ID": simulator.seller_id, "SP_API_REFRESH_TOKEN": "x",
+                        "LWA_APP_ID": "x", "LWA_CLIENT_SECRET": "x"}.items():
+        monkeypatch.setenv(name, value)
+    cli("open", "--sku", window["sku"], "--start", window["start"], "--end", window["end"], "--marketplace", "US")
+    with store.open_store(home) as s:
+        connection = spapi.Connection(spapi.load_settings("US"), clock=clock)
+        clock.sleep(10 * 60)  # eight minutes into the bad price: someone notices
+        live.LivePull(s, connection, "t").run()
+        early = counts(s)
+        early_pending = {l.order_id for l in s.lines() if l.order_status == "Pending"}
+        stopped_at = simulator.now()
+        listings.stop_sales(s, connection, "t")
+        clock.sleep(20 * 60)  # the window is over
+        live.LivePull(s, connection, "t").run()
+        late = counts(s)
+        lines = s.lines()
+        decisions = scope.sort_store(s)
+    simulator.stop()
+    assert 0 < early["affected_orders"] < late["affected_orders"]  # orders kept arriving
+    mfn_after_stop = [l for l in lines if l.fulfillment_channel == "Merchant" and parse_iso(l.purchase_date) > stopped_at]
+    fba_after_stop = [l for l in lines if l.fulfillment_channel == "Amazon" and parse_iso(l.purchase_date) > stopped_at]
+    assert not mfn_after_stop and fba_after_stop  # quantity 0 stops seller-fulfilled sales only
+    ripe = simulator.now() - timedelta(minutes=5)
+    pending = [d for d in decisions if d.line.order_status == "Pending"]
+    assert all(parse_iso(d.line.purchase_date) > ripe for d in pending)  # older ones turned Unshipped
+    assert late["cancellable_mfn"] > early["cancellable_mfn"]
+    assert early_pending and not early_pending & {d.line.order_id for d in pending}
+
+
+def test_sandbox_serve_drill_prints_how_to_connect_and_the_incident_to_open():
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [Path(sys.executable).parent / "incident", "sandbox", "serve", "--drill", "--port", str(port)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        lines = [process.stdout.readline() for _ in range(5)]
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=10)
+    assert lines[0].startswith(f"SP-API simulator on http://127.0.0.1:{port} (drill: 400 orders for SONIC-HP-BLK")
+    assert lines[4].strip().startswith("incident open --sku SONIC-HP-BLK --start ")

@@ -72,12 +72,15 @@ class Simulator:
 
     def __init__(self, scenario: Scenario | None = None, *, clock=None, seller_id: str = "A2SIMSELLER01",
                  processing_seconds: float = 2.0, plans: dict | None = None, throttle: bool = True,
-                 page_latency: float = 0.0):
+                 page_latency: float = 0.0, pending_minutes: float | None = None):
         self.clock = clock or RealClock()
         self.seller_id = seller_id
         self.processing_seconds = processing_seconds
         self.throttle = throttle
         self.page_latency = page_latency
+        self.pending_minutes = pending_minutes  # Pending orders turn Unshipped this long after purchase
+        self.off_sale: dict[str, list[list]] = {}  # sku -> [stopped, restarted or None]: no MFN orders then
+        self._pending: list[Order] = []
         self.lock = threading.RLock()
         self.plans = {**DEFAULT_PLANS, **(plans or {})}
         self.buckets = buckets(self.plans)
@@ -108,6 +111,29 @@ class Simulator:
         with self.lock:
             for order in orders:
                 self.orders[order.order_id] = order
+                if self.pending_minutes is not None and order.status == "Pending":
+                    self._pending.append(order)
+
+    def ripen(self) -> None:
+        """Orders that were placed by now exist; Pending ones whose payment cleared turn Unshipped
+        (their prices and item codes appear), as on Amazon a few minutes after the purchase."""
+        if not self._pending:
+            return
+        now = self.now()
+        with self.lock:
+            delay = timedelta(minutes=self.pending_minutes or 0)
+            for order in [o for o in self._pending if o.purchase_date + delay <= now]:
+                order.status = "Unshipped"
+                for item in order.items:
+                    if item.status == "Pending":
+                        item.status = "Unshipped"
+                order.last_updated = max(order.last_updated, order.purchase_date + delay)
+                self._pending.remove(order)
+
+    def find(self, order_id: str) -> Order | None:
+        """The order, if it exists yet in this marketplace."""
+        order = self.orders.get(order_id)
+        return order if order is not None and self._visible(order) else None
 
     def inject(self, operation: str, kind: str, **options: Any) -> Fault:
         fault = Fault(operation, kind, **options)
@@ -154,7 +180,26 @@ class Simulator:
     # -- orders in the two API shapes ---------------------------------------------------------
 
     def _visible(self, order: Order) -> bool:
-        return order.marketplace.code == (self.marketplace.code if self.marketplace else order.marketplace.code)
+        """Placed by now in this marketplace, and not while its seller-fulfilled offer had quantity 0."""
+        if order.marketplace.code != (self.marketplace.code if self.marketplace else order.marketplace.code):
+            return False
+        if order.purchase_date > self.now():
+            return False
+        if self.off_sale and order.channel == "Merchant":
+            for item in order.items:
+                for stopped, restarted in self.off_sale.get(item.product.sku, ()):
+                    if stopped <= order.purchase_date and (restarted is None or order.purchase_date < restarted):
+                        return False
+        return True
+
+    def set_quantity(self, sku: str, quantity: int) -> None:
+        with self.lock:
+            intervals = self.off_sale.setdefault(sku, [])
+            if quantity == 0 and self.listings.get(sku, 0) > 0:
+                intervals.append([self.now(), None])
+            elif quantity > 0 and intervals and intervals[-1][1] is None:
+                intervals[-1][1] = self.now()
+            self.listings[sku] = quantity
 
     def order_2026(self, order: Order, included: set[str]) -> dict:
         hidden = order.status == "Pending"
@@ -226,8 +271,7 @@ class Simulator:
         with self.lock:
             chosen = [o for o in self.orders.values() if self._visible(o)
                       and (after is None or o.purchase_date >= after)
-                      and (before is None or o.purchase_date <= before)
-                      and o.purchase_date <= self.now()]
+                      and (before is None or o.purchase_date <= before)]
         return sorted(chosen, key=lambda o: (o.purchase_date, o.order_id))
 
     # -- feeds ------------------------------------------------------------------------------
@@ -240,7 +284,7 @@ class Simulator:
         with self.lock:
             for number, row in enumerate(rows, start=1):
                 order_id, reason, item_code = (row + ["", "", ""])[:3]
-                order = self.orders.get(order_id)
+                order = self.find(order_id)
                 problem = None
                 if order is None:
                     problem = ("18028", f"The order id {order_id} was not found in our system.")
@@ -314,6 +358,7 @@ class _Handler(BaseHTTPRequestHandler):
             if expiry is None or expiry < sim.clock.now():
                 return self._send(403, _error("Unauthorized", "Access to requested resource is denied."))
         sim.calls.append((operation, dict(query)))
+        sim.ripen()
         if not sim.orders_2026 and operation in ("searchOrders", "getOrder"):
             return self._send(403, _error("Unauthorized", "Access to requested resource is denied."))
         fault = sim._fault(operation)
@@ -387,7 +432,7 @@ def _search_orders(sim: Simulator, match, query, body, fault):
 
 
 def _get_order_2026(sim, match, query, body, fault):
-    order = sim.orders.get(match.group(1))
+    order = sim.find(match.group(1))
     if order is None:
         return 404, _error("NotFound", "Order not found.")
     included = set((query.get("includedData") or "").split(","))
@@ -406,14 +451,14 @@ def _get_orders_v0(sim, match, query, body, fault):
 
 
 def _get_order_items_v0(sim, match, query, body, fault):
-    order = sim.orders.get(match.group(1))
+    order = sim.find(match.group(1))
     if order is None:
         return 404, _error("NotFound", "Order not found.")
     return 200, {"payload": {"AmazonOrderId": order.order_id, "OrderItems": sim.items_v0(order)}}
 
 
 def _buyer_info_v0(sim, match, query, body, fault):
-    order = sim.orders.get(match.group(1))
+    order = sim.find(match.group(1))
     if order is None:
         return 404, _error("NotFound", "Order not found.")
     return 200, {"payload": {"AmazonOrderId": order.order_id, "BuyerEmail": order.buyer_email,
@@ -541,7 +586,7 @@ def _get_feeds(sim, match, query, body, fault):
 
 
 def _messaging_actions(sim, match, query, body, fault):
-    order = sim.orders.get(match.group(1))
+    order = sim.find(match.group(1))
     if order is None:
         return 404, _error("NotFound", "Order not found.")
     actions = {} if order.channel == "Amazon" and order.status == "Cancelled" else {
@@ -559,7 +604,7 @@ def buyer_locale(order: Order) -> str:
 
 
 def _attributes(sim, match, query, body, fault):
-    order = sim.orders.get(match.group(1))
+    order = sim.find(match.group(1))
     if order is None:
         return 404, _error("NotFound", "Order not found.")
     return 200, {"buyer": {"locale": buyer_locale(order)}}
@@ -588,7 +633,7 @@ def _patch_listing(sim, match, query, body, fault):
         return 404, _error("NotFound", f"SKU {sku} not found.")
     for patch in json.loads(body or b"{}").get("patches", []):
         if patch.get("path") == "/attributes/fulfillment_availability":
-            sim.listings[sku] = int(patch["value"][0]["quantity"])
+            sim.set_quantity(sku, int(patch["value"][0]["quantity"]))
     return 200, {"sku": sku, "status": "ACCEPTED", "submissionId": secrets.token_hex(8), "issues": []}
 
 
