@@ -187,3 +187,13 @@ def test_wheel_ships_runbooks_templates_and_samples(tmp_path):
     assert str(target) in subprocess.run(
         [sys.executable, "-c", "import incident.resources as r; print(r.data_dir('runbooks'))"],
         capture_output=True, text=True, cwd=elsewhere, env={**os.environ, "PYTHONPATH": str(target)}).stdout
+
+
+def test_pull_and_status_never_load_pandas(small_incident, home):
+    """pandas takes 0.15 s to import and the pull needs none of it (bench/README.md)."""
+    script = ("import sys\nfrom incident import cli\nsys.argv = ['incident'] + sys.argv[1:]\n"
+              "try:\n    cli.main()\nexcept SystemExit:\n    pass\nprint('pandas' in sys.modules, file=sys.stderr)\n")
+    env = dict(os.environ, INCIDENT_HOME=str(home))
+    for args in (["pull", "--report", str(ASSETS / "all-orders-small.txt")], ["status"]):
+        result = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, env=env)
+        assert result.stderr.strip().endswith("False"), (args, result.stderr)

@@ -133,7 +133,7 @@ class Simulator:
     def find(self, order_id: str) -> Order | None:
         """The order, if it exists yet in this marketplace."""
         order = self.orders.get(order_id)
-        return order if order is not None and self._visible(order) else None
+        return order if order is not None and self._visible(order, self.now()) else None
 
     def inject(self, operation: str, kind: str, **options: Any) -> Fault:
         fault = Fault(operation, kind, **options)
@@ -179,11 +179,11 @@ class Simulator:
 
     # -- orders in the two API shapes ---------------------------------------------------------
 
-    def _visible(self, order: Order) -> bool:
+    def _visible(self, order: Order, now: datetime) -> bool:
         """Placed by now in this marketplace, and not while its seller-fulfilled offer had quantity 0."""
         if order.marketplace.code != (self.marketplace.code if self.marketplace else order.marketplace.code):
             return False
-        if order.purchase_date > self.now():
+        if order.purchase_date > now:
             return False
         if self.off_sale and order.channel == "Merchant":
             for item in order.items:
@@ -269,7 +269,8 @@ class Simulator:
         after = _parse_time(query[after_key]) if after_key in query else None
         before = _parse_time(query[before_key]) if before_key in query else None
         with self.lock:
-            chosen = [o for o in self.orders.values() if self._visible(o)
+            now = self.now()
+            chosen = [o for o in self.orders.values() if self._visible(o, now)
                       and (after is None or o.purchase_date >= after)
                       and (before is None or o.purchase_date <= before)]
         return sorted(chosen, key=lambda o: (o.purchase_date, o.order_id))
@@ -499,7 +500,8 @@ def _report_document(sim: Simulator, report: dict) -> str:
     start = _parse_time(report["dataStartTime"]) if report.get("dataStartTime") else None
     end = _parse_time(report["dataEndTime"]) if report.get("dataEndTime") else None
     with sim.lock:
-        orders = [o for o in sim.orders.values() if sim._visible(o) and (start is None or o.purchase_date >= start)
+        now = sim.now()
+        orders = [o for o in sim.orders.values() if sim._visible(o, now) and (start is None or o.purchase_date >= start)
                   and (end is None or o.purchase_date <= end)]
     orders.sort(key=lambda o: o.purchase_date)
     scenario = sim.scenario
