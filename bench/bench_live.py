@@ -21,11 +21,11 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from incident import cancellation, live, runbook, spapi, store  # noqa: E402
-from incident.ratelimits import VirtualClock  # noqa: E402
-from incident.sandbox.server import Simulator  # noqa: E402
-from incident.scenario import Scenario  # noqa: E402
-from incident.timeutil import parse_iso  # noqa: E402
+from incident import cancellation, live, runbook, spapi, store
+from incident.ratelimits import VirtualClock
+from incident.sandbox.server import Simulator
+from incident.scenario import Scenario
+from incident.timeutil import parse_iso
 
 START, END = "2026-11-20T14:02:00-08:00", "2026-11-20T16:02:00-08:00"
 

@@ -19,16 +19,15 @@ import sys
 import tempfile
 import time
 from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from incident import cancellation, messages, orders, runbook, spapi, store  # noqa: E402
-from incident.sandbox.server import Simulator  # noqa: E402
-from incident.scenario import ALL_ORDERS_COLUMNS, UNSHIPPED_COLUMNS, Scenario, write_report  # noqa: E402
-from incident.timeutil import parse_iso  # noqa: E402
+from incident import cancellation, messages, orders, runbook, spapi, store
+from incident.sandbox.server import Simulator
+from incident.scenario import ALL_ORDERS_COLUMNS, UNSHIPPED_COLUMNS, Scenario, write_report
+from incident.timeutil import parse_iso
 
 START, END = "2026-11-20T14:00:00-08:00", "2026-11-20T16:00:00-08:00"
 

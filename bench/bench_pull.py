@@ -16,7 +16,7 @@ import platform
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -82,7 +82,7 @@ def main() -> None:
 
     incident = str(BIN / "incident")
     results = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-               "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "lines": options.lines}
+               "date": datetime.now(UTC).strftime("%Y-%m-%d"), "lines": options.lines}
     results["pandas_read_s"] = best(options.runs, pandas_read, [all_path, unshipped_path])[0]
     results["pandas_process_s"] = best(options.runs, timed, [sys.executable, "-c", PANDAS_READ, str(all_path),
                                                             str(unshipped_path)], dict(os.environ))[0]

@@ -11,7 +11,7 @@ import subprocess
 import sys
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -44,10 +44,10 @@ app.add_typer(step_app, name="step")
 _out = Console(highlight=False)
 _err = Console(stderr=True, highlight=False)
 
-IncidentOpt = Annotated[Optional[str], typer.Option(
+IncidentOpt = Annotated[str | None, typer.Option(
     "--incident", help="Incident id (default: the most recent open incident).",
     envvar="INCIDENT_ID")]
-ByOpt = Annotated[Optional[str], typer.Option(
+ByOpt = Annotated[str | None, typer.Option(
     "--by", help="Who is doing this, for the log (default: your login name).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
@@ -98,9 +98,9 @@ def open_incident(
     sku: Annotated[list[str], typer.Option("--sku", help="A SKU hit by the stacked discount (repeat for more).")],
     start: Annotated[str, typer.Option("--start", help="When the bad price went live (ISO-8601 with offset).")],
     end: Annotated[str, typer.Option("--end", help="When it was stopped, or now (the window is [start, end)).")],
-    floor: Annotated[Optional[str], typer.Option("--floor", help="Only orders whose net unit price is below this amount.")] = None,
-    marketplace: Annotated[Optional[str], typer.Option("--marketplace", help="Country code (US, UK, DE, JP, ...) or marketplace id; inferred from the reports if left out.")] = None,
-    title: Annotated[Optional[str], typer.Option("--title", help="A short name for the incident.")] = None,
+    floor: Annotated[str | None, typer.Option("--floor", help="Only orders whose net unit price is below this amount.")] = None,
+    marketplace: Annotated[str | None, typer.Option("--marketplace", help="Country code (US, UK, DE, JP, ...) or marketplace id; inferred from the reports if left out.")] = None,
+    title: Annotated[str | None, typer.Option("--title", help="A short name for the incident.")] = None,
     runbook: Annotated[str, typer.Option("--runbook", help="Checklist to follow.")] = "promo-stacking",
     by: ByOpt = None,
 ) -> None:
@@ -108,7 +108,8 @@ def open_incident(
 
     Example: incident open --sku SONIC-HP-BLK --start 2026-11-20T14:02-08:00 --end 2026-11-20T14:30-08:00 --floor 100
     """
-    from incident import marketplaces, runbook as runbook_mod
+    from incident import marketplaces
+    from incident import runbook as runbook_mod
 
     window_start = _parse_time(start, "--start")
     window_end = _parse_time(end, "--end")
@@ -162,12 +163,12 @@ def list_incidents(as_json: JsonOpt = False) -> None:
 
 @app.command()
 def pull(
-    report: Annotated[Optional[list[Path]], typer.Option("--report", help="A Seller Central order report (.txt or .gz); repeat for more.")] = None,
-    encoding: Annotated[Optional[str], typer.Option("--encoding", help="Force the files' encoding: utf-8, cp1252 or cp932.")] = None,
+    report: Annotated[list[Path] | None, typer.Option("--report", help="A Seller Central order report (.txt or .gz); repeat for more.")] = None,
+    encoding: Annotated[str | None, typer.Option("--encoding", help="Force the files' encoding: utf-8, cp1252 or cp932.")] = None,
     live: Annotated[bool, typer.Option("--live", help="Pull through the Selling Partner API instead of files.")] = False,
     plan: Annotated[bool, typer.Option("--plan", help="With --live: only show the plan and its estimated time.")] = False,
-    strategy: Annotated[Optional[str], typer.Option("--strategy", help="With --live: force search, v0 or report.")] = None,
-    repeat: Annotated[Optional[float], typer.Option("--repeat", metavar="MINUTES", help="With --live: pull again every MINUTES until stopped (Ctrl-C).")] = None,
+    strategy: Annotated[str | None, typer.Option("--strategy", help="With --live: force search, v0 or report.")] = None,
+    repeat: Annotated[float | None, typer.Option("--repeat", metavar="MINUTES", help="With --live: pull again every MINUTES until stopped (Ctrl-C).")] = None,
     incident: IncidentOpt = None,
     by: ByOpt = None,
 ) -> None:
@@ -298,7 +299,7 @@ def _print_buckets(decisions: list) -> None:
 
 @app.command("orders")
 def list_orders(
-    bucket: Annotated[Optional[str], typer.Option("--bucket", help="Only this bucket: cancellable_mfn, fba_support, shipped_unrecoverable, already_cancelled, needs_attention.")] = None,
+    bucket: Annotated[str | None, typer.Option("--bucket", help="Only this bucket: cancellable_mfn, fba_support, shipped_unrecoverable, already_cancelled, needs_attention.")] = None,
     as_json: JsonOpt = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV (to attach to a Seller Support case).")] = False,
     incident: IncidentOpt = None,
@@ -444,7 +445,7 @@ def stop_sales(
 
 @app.command()
 def doctor(
-    marketplace: Annotated[Optional[str], typer.Option("--marketplace", help="Marketplace to check (default: config).")] = None,
+    marketplace: Annotated[str | None, typer.Option("--marketplace", help="Marketplace to check (default: config).")] = None,
 ) -> None:
     """Check SP-API credentials, configuration and the connection, without printing any secret.
 
@@ -475,7 +476,7 @@ app.add_typer(notify_app, name="notify")
 
 @notify_app.command("render")
 def notify_render(
-    templates: Annotated[Optional[Path], typer.Option("--templates", help="A folder of your own templates (notice/<locale>.txt.j2) over the bundled ones.")] = None,
+    templates: Annotated[Path | None, typer.Option("--templates", help="A folder of your own templates (notice/<locale>.txt.j2) over the bundled ones.")] = None,
     seller_name: Annotated[str, typer.Option("--seller-name", help="How the notice is signed.")] = "Customer Service",
     live: Annotated[bool, typer.Option("--live", help="Ask Amazon each buyer's language (Messaging GetAttributes, 1 order/s); else the marketplace's.")] = False,
     incident: IncidentOpt = None,
@@ -516,7 +517,7 @@ def _print_blocked(problems) -> None:
 @notify_app.command("check")
 def notify_check(
     force: Annotated[bool, typer.Option("--force", help="Let blocked notices be sent anyway (needs --reason).")] = False,
-    reason: Annotated[Optional[str], typer.Option("--reason", help="Why the rules do not apply; logged.")] = None,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why the rules do not apply; logged.")] = None,
     incident: IncidentOpt = None,
     by: ByOpt = None,
 ) -> None:
@@ -542,8 +543,8 @@ def notify_check(
 @notify_app.command("send")
 def notify_send(
     via: Annotated[str, typer.Option("--via", help="spapi (Buyer-Seller Messaging), smtp, or outbox (.eml files + CSV).")],
-    limit: Annotated[Optional[int], typer.Option("--limit", help="Send at most N notices this run.")] = None,
-    test_to: Annotated[Optional[str], typer.Option("--test-to", help="Send one notice to this address first, nothing to buyers.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", help="Send at most N notices this run.")] = None,
+    test_to: Annotated[str | None, typer.Option("--test-to", help="Send one notice to this address first, nothing to buyers.")] = None,
     incident: IncidentOpt = None,
     by: ByOpt = None,
 ) -> None:
@@ -566,6 +567,9 @@ def notify_send(
           + (f" ({result.resumed} resumed after an interruption)" if result.resumed else ""))
     for error in result.errors[:20]:
         _err.print(f"failed: {error}", markup=False, soft_wrap=True)
+    if result.stopped:
+        _err.print(f"stopped early, the server went away ({result.stopped}); nothing was sent twice: run the same "
+                   "command again to go on", markup=False, soft_wrap=True)
     if result.failed:
         raise typer.Exit(EXIT_PARTIAL)
 
@@ -592,8 +596,8 @@ support_app = typer.Typer(cls=_Group, no_args_is_help=True, help="Seller Support
 app.add_typer(support_app, name="support")
 
 
-TemplatesOpt = Annotated[Optional[Path], typer.Option("--templates", help="A folder of your own templates over the bundled ones.")]
-LanguageOpt = Annotated[Optional[str], typer.Option("--language", help="Write it in this locale (en-US, ja-JP, ...); default: the marketplace's.")]
+TemplatesOpt = Annotated[Path | None, typer.Option("--templates", help="A folder of your own templates over the bundled ones.")]
+LanguageOpt = Annotated[str | None, typer.Option("--language", help="Write it in this locale (en-US, ja-JP, ...); default: the marketplace's.")]
 
 
 def _support(kind: str, step: str, incident: str | None, by: str | None, sent: bool,
@@ -693,7 +697,7 @@ def sandbox_serve(
 @step_app.command("done")
 def step_done(
     step_id: Annotated[str, typer.Argument(metavar="ID", help="Step id, as `incident status` shows it.")],
-    note: Annotated[Optional[str], typer.Option("--note", help="What was done, for the report.")] = None,
+    note: Annotated[str | None, typer.Option("--note", help="What was done, for the report.")] = None,
     incident: IncidentOpt = None,
     by: ByOpt = None,
 ) -> None:
@@ -918,7 +922,7 @@ def purge(
 
 @app.command()
 def demo(
-    home: Annotated[Optional[Path], typer.Option("--home", help="Where to keep the demo incidents (default: a new temporary folder).")] = None,
+    home: Annotated[Path | None, typer.Option("--home", help="Where to keep the demo incidents (default: a new temporary folder).")] = None,
     live: Annotated[bool, typer.Option("--live", help="Run against the local SP-API simulator: serve, pull, stop-sales, export, submit, status.")] = False,
 ) -> None:
     """Run the whole path on the bundled samples: open, pull, export, status (offline by default).

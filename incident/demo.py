@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Iterator
 
 from incident import cancellation, orders, runbook, store
 from incident.resources import data_dir

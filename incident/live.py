@@ -13,10 +13,11 @@ where it stopped, never losing or repeating a saved page.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, timedelta
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 from incident import orders as orders_mod
 from incident.errors import StateError
@@ -188,9 +189,9 @@ class LivePull:
         return iso_utc(end), notes
 
     def conn_now(self):
-        from datetime import datetime, timezone
+        from datetime import datetime
 
-        return datetime.fromtimestamp(self.conn.clock.now(), timezone.utc)
+        return datetime.fromtimestamp(self.conn.clock.now(), UTC)
 
     def _search(self, cursor: str | None, created_before: str) -> Any:
         kwargs: dict[str, Any] = dict(createdAfter=iso_utc(self.incident.window_start), createdBefore=created_before,

@@ -25,7 +25,7 @@ from incident.store import Store
 from incident.timeutil import iso_utc, now_utc, parse_iso
 
 API_LIMIT = 2000
-_LINK = re.compile(r"https?://|www\.|\b[\w-]+\.(com|net|org|de|fr|it|es|jp|co\.uk)\b/", re.I)
+_LINK = re.compile(r"https?://|www\.|\b[\w-]+\.(com|net|org|de|fr|it|es|jp|co\.uk)\b/", re.IGNORECASE)
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
 _PHONE = re.compile(r"[\d+][\d ()/.-]{6,}\d")  # eight digits or more, spaced or not (bounds checked in check())
 _HTML = re.compile(r"<\s*/?\s*[a-zA-Z][^>]*>")
@@ -35,7 +35,7 @@ _MARKETING_TERMS = (
     "% off", "gutschein", "rabattcode", "bewertung", "code promo", "bon de réduction", "avis client",
     "codice sconto", "recensione", "cupón", "código de descuento", "reseña", "valoración", "クーポン", "レビュー",
     "評価", "割引コード")
-_MARKETING = re.compile("|".join(re.escape(term) for term in _MARKETING_TERMS), re.I)
+_MARKETING = re.compile("|".join(re.escape(term) for term in _MARKETING_TERMS), re.IGNORECASE)
 
 
 @dataclass
@@ -311,6 +311,7 @@ class SendResult:
     not_offered: int = 0
     resumed: int = 0
     errors: list[str] = field(default_factory=list)
+    stopped: str | None = None  # why the run stopped early (the server went away); a rerun goes on
 
 
 @dataclass
@@ -330,7 +331,7 @@ def smtp_settings(config: dict[str, Any] | None = None) -> SmtpSettings:
     from incident import config as config_file
 
     config = config if config is not None else config_file.section("smtp")[0]
-    get = lambda key, default=None: os.environ.get(f"INCIDENT_SMTP_{key.upper()}") or config.get(key, default)  # noqa: E731
+    get = lambda key, default=None: os.environ.get(f"INCIDENT_SMTP_{key.upper()}") or config.get(key, default)
     host, sender = get("host"), get("from")
     if not host or not sender:
         raise UsageError("SMTP needs INCIDENT_SMTP_HOST and INCIDENT_SMTP_FROM (the seller's approved sender "
@@ -384,9 +385,11 @@ class _Smtp:
             self.client.sendmail(self.settings.sender, [recipient], message)
 
     def close(self) -> None:
+        import smtplib
+
         try:
             self.client.quit()
-        except Exception:
+        except (OSError, smtplib.SMTPException):  # every message is already recorded; a rude goodbye is harmless
             pass
 
 
@@ -440,6 +443,10 @@ def send_notices(store: Store, who: str, via: str, *, connection=None, smtp: Smt
             if row["state"] == "sending":
                 result.resumed += 1
             outcome, error = _send_one(store, who, via, sender, row, emails.get(row["order_id"]), test_to, connection)
+            if outcome == "stop":
+                result.failed += 1
+                result.stopped = error
+                break
             if outcome == "sent":
                 result.sent += 1
             elif outcome == "not_offered":
@@ -509,13 +516,30 @@ def _send_one(store: Store, who: str, via: str, sender, row, email: str | None, 
                 return "not_offered", None
         else:
             sender.send(row, email)
-    except Exception as exc:  # one buyer's failure must not stop the others
+    except Exception as exc:  # noqa: BLE001 -- one buyer's failure must not stop the others
         detail = str(exc.args[0]) if getattr(exc, "args", None) else ""
         message = f"{type(exc).__name__}: {_EMAIL.sub('<address>', detail)}"  # never a buyer's address in a log
         _set_state(store, who, row["order_id"], "failed", via, message[:300])
-        return "failed", message
+        return ("stop" if _server_gone(exc) else "failed"), message
     _set_state(store, who, row["order_id"], "sent", via, None)
     return "sent", None
+
+
+def _server_gone(exc: Exception) -> bool:
+    """A failure of the server or the connection, not of this one notice: stop the run (each
+    further try would fail the same way, slowly) and let a rerun go on. No 250 / 2xx was seen,
+    so the notice was not delivered."""
+    import smtplib
+
+    from incident.spapi import ApiError
+
+    if isinstance(exc, ApiError):
+        return exc.status is None or exc.status >= 500 or exc.status in (401, 403) or exc.operation == "login"
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return False
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return exc.smtp_code < 500  # 4xx: the server is busy or closing; 5xx: this message is refused
+    return isinstance(exc, (OSError, smtplib.SMTPException))
 
 
 def _send_spapi(connection, row) -> str:

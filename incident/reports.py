@@ -12,10 +12,10 @@ import codecs
 import gzip
 import io
 import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 from incident.errors import InputFileError, UsageError
 from incident.timeutil import iso_utc, parse_iso

@@ -4,11 +4,11 @@ SKU inside it, written as Seller Central report files. Used for samples/, tests,
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Iterable, Iterator
 from zoneinfo import ZoneInfo
 
 from incident.marketplaces import BY_CODE, Marketplace
@@ -80,9 +80,9 @@ CATALOG = {
            Product("CABLE-USBC-2M", "B0CX1CB010", "USB-C Cable 2 m \"braided\"", Decimal("12.99")),
            Product("CASE-HP-GRY", "B0CX1CS020", "Hard Case for Headphones – Grey", Decimal("29.99")),
            Product("CAFE-MUG-CREME", "B0CX1MG030", "Café Crème Mug, 350 ml", Decimal("18.50"))],
-    "JP": [Product("JP-HP-BLK", "B0DJ1HP001", "ソニック ノイズキャンセリング ヘッドホン ブラック", Decimal("34800")),
-           Product("JP-CABLE-2M", "B0DJ1CB010", "USB-C ケーブル 2m（編組）", Decimal("1480")),
-           Product("JP-CASE-GRY", "B0DJ1CS020", "ヘッドホン用ハードケース グレー", Decimal("3980"))],
+    "JP": [Product("JP-HP-BLK", "B0DJ1HP001", "ソニック ノイズキャンセリング ヘッドホン ブラック", Decimal(34800)),
+           Product("JP-CABLE-2M", "B0DJ1CB010", "USB-C ケーブル 2m（編組）", Decimal(1480)),
+           Product("JP-CASE-GRY", "B0DJ1CS020", "ヘッドホン用ハードケース グレー", Decimal(3980))],
 }
 _NAMES = {"US": ["Alex Miller", "Jordan Lee", "Sam García", "Taylor Brooks", "Chris Nguyen", "Renée Dubois"],
           "JP": ["山田 太郎", "佐藤 花子", "鈴木 一郎", "高橋 美咲", "田中 健"]}

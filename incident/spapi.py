@@ -18,9 +18,10 @@ from __future__ import annotations
 import logging
 import os
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlparse
 
 from incident import marketplaces
@@ -53,7 +54,7 @@ class _HttpError(Exception):
 
             errors = json.loads(self.body).get("errors") or []
             return "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errors) or "no details"
-        except Exception:
+        except (ValueError, AttributeError, TypeError):  # not Amazon's JSON error body
             return "no details"
 
 
@@ -154,9 +155,11 @@ class Connection:
                     {"scheme": f"{parsed.scheme}://", "host": parsed.netloc, "path": parsed.path or "/auth/o2/token"})
 
     def client(self, cls: type, **kwargs: Any) -> Any:
-        from sp_api.base.credential_provider import (FromConfigFileCredentialProvider,
-                                                     FromEnvironmentVariablesCredentialProvider,
-                                                     MissingCredentials)
+        from sp_api.base.credential_provider import (
+            FromConfigFileCredentialProvider,
+            FromEnvironmentVariablesCredentialProvider,
+            MissingCredentials,
+        )
 
         key = (cls, tuple(sorted(kwargs.items())))
         if key not in self._clients:

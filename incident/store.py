@@ -14,13 +14,14 @@ import os
 import re
 import secrets
 import sqlite3
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import cached_property
 from datetime import datetime
 from decimal import Decimal
+from functools import cached_property
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from incident.errors import NoIncidentError, StateError, UsageError
 from incident.timeutil import iso_utc, now_utc, parse_iso
@@ -102,7 +103,7 @@ def actor(by: str | None = None) -> str:
         return by
     try:
         return getpass.getuser()
-    except Exception:  # no login name in some containers
+    except (OSError, KeyError):  # no login name in some containers
         return "unknown"
 
 
@@ -203,7 +204,7 @@ class Store:
     def close(self) -> None:
         self.conn.close()
 
-    def __enter__(self) -> "Store":
+    def __enter__(self) -> Store:
         return self
 
     def __exit__(self, *exc: object) -> None:

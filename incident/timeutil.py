@@ -3,7 +3,7 @@ UTC next to the marketplace's local time."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from incident.errors import UsageError
@@ -14,7 +14,7 @@ def parse_iso(text: str) -> datetime:
     value = datetime.fromisoformat(text.strip().replace("z", "Z"))
     if value.tzinfo is None:
         raise ValueError("no UTC offset")
-    return value.astimezone(timezone.utc)
+    return value.astimezone(UTC)
 
 
 def parse_option(text: str, option: str) -> datetime:
@@ -26,16 +26,16 @@ def parse_option(text: str, option: str) -> datetime:
 
 
 def iso_utc(value: datetime) -> str:
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def now_utc() -> datetime:
-    return datetime.now(timezone.utc).replace(microsecond=0)
+    return datetime.now(UTC).replace(microsecond=0)
 
 
 def local_and_utc(value: datetime, tz_name: str | None) -> str:
     """'2026-11-20 14:05 PST (22:05 UTC)'; just UTC when the marketplace is not known yet."""
-    utc = value.astimezone(timezone.utc)
+    utc = value.astimezone(UTC)
     if not tz_name:
         return utc.strftime("%Y-%m-%d %H:%M UTC")
     local = utc.astimezone(ZoneInfo(tz_name))

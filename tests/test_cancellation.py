@@ -8,9 +8,8 @@ import stat
 from pathlib import Path
 
 import pytest
-from openpyxl import load_workbook
-
 from conftest import ASSETS
+from openpyxl import load_workbook
 
 GOLDEN = ASSETS / "golden" / "OrderCancellation.txt"
 

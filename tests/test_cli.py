@@ -11,8 +11,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from conftest import ASSETS, WINDOW
+
 from incident.cli import app
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import SAMPLES
+
 from incident import feeds, live, scope, spapi, store
 from incident.ratelimits import VirtualClock
 from incident.sandbox import seeded

@@ -7,8 +7,8 @@ import json
 import sqlite3
 
 import pytest
-
 from conftest import ASSETS, SAMPLES
+
 from incident.messages import check
 
 GOLDEN = ASSETS / "golden"

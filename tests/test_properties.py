@@ -6,7 +6,8 @@ import random
 import tempfile
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from incident.reports import read_report
 from incident.scenario import ALL_ORDERS_COLUMNS, UNSHIPPED_COLUMNS, write_report

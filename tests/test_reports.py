@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 
 import pytest
-
 from conftest import ASSETS, SAMPLES, WINDOW
+
 from incident.reports import ALL_ORDERS, LEGACY, UNSHIPPED, read_report
 from incident.scenario import LEGACY_COLUMNS, write_report
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
-
 from conftest import SAMPLES
+
 from incident.scenario import ALL_ORDERS_COLUMNS, UNSHIPPED_COLUMNS, Scenario, write_report
 
 SENDER = "care@sonic-audio.example"
@@ -29,8 +29,11 @@ pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiri
 class Inbox:
     def __init__(self):
         self.messages = []
+        self.closing_after: int | None = None  # refuse with 421 once this many messages arrived
 
     async def handle_DATA(self, server, session, envelope):
+        if self.closing_after is not None and len(self.messages) >= self.closing_after:
+            return "421 4.3.2 Service shutting down, try again later"
         message = message_from_bytes(envelope.content)
         self.messages.append((envelope.mail_from, tuple(envelope.rcpt_tos), message["Message-ID"], message))
         return "250 OK"
@@ -156,7 +159,7 @@ def test_wrong_smtp_password_is_one_clear_error_without_the_password(cli, tmp_pa
 
 
 def test_smtp_settings_from_incident_toml_and_the_environment_wins(cli, tmp_path, smtp, monkeypatch):
-    buyers, _ = ready_incident(cli, tmp_path, 2)
+    ready_incident(cli, tmp_path, 2)
     port = os.environ["INCIDENT_SMTP_PORT"]
     for key in ("HOST", "PORT", "FROM", "TLS"):
         monkeypatch.delenv(f"INCIDENT_SMTP_{key}")
@@ -166,6 +169,16 @@ def test_smtp_settings_from_incident_toml_and_the_environment_wins(cli, tmp_path
     monkeypatch.setenv("INCIDENT_SMTP_FROM", SENDER)
     assert "sent 2 of 2, 0 failed" in cli("notify", "send", "--via", "smtp").stdout
     assert {m[0] for m in smtp.messages} == {SENDER}
+
+
+def test_a_server_going_away_stops_the_run_and_a_rerun_goes_on(cli, tmp_path, smtp):
+    buyers, _ = ready_incident(cli, tmp_path, 6)
+    smtp.closing_after = 3
+    result = cli("notify", "send", "--via", "smtp", code=6)
+    assert "sent 3 of 6, 1 failed" in result.stdout and "stopped early, the server went away" in result.stderr
+    smtp.closing_after = None
+    assert "sent 3 of 3, 0 failed" in cli("notify", "send", "--via", "smtp").stdout
+    assert Counter(m[1][0] for m in smtp.messages) == Counter(buyers.values())
 
 
 def test_unreachable_smtp_server_is_one_clear_error(cli, tmp_path, monkeypatch):

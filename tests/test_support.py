@@ -8,7 +8,6 @@ import os
 import stat
 
 import pytest
-
 from conftest import ASSETS, SAMPLES
 
 GOLDEN = ASSETS / "golden"

@@ -25,13 +25,13 @@ def drill(marketplace: str = "US", orders: int = 400, starts_in: float = 2.0, la
     """A live drill: ordinary sales from an hour ago, then a stacked discount goes live in
     `starts_in` minutes and `orders` orders for it arrive over `lasts` minutes; Pending orders turn
     Unshipped `pending_minutes` after purchase. Returns the simulator and the drill's scope."""
-    from datetime import datetime, timedelta, timezone
+    from datetime import UTC, datetime, timedelta
 
     from incident.ratelimits import RealClock
     from incident.scenario import Scenario
 
     clock = clock or RealClock()
-    now = datetime.fromtimestamp(clock.now(), timezone.utc).replace(microsecond=0)
+    now = datetime.fromtimestamp(clock.now(), UTC).replace(microsecond=0)
     start = now + timedelta(minutes=starts_in)
     end = start + timedelta(minutes=lasts)
     scenario = Scenario(marketplace, seed, begin=now - timedelta(hours=1), finish=end + timedelta(minutes=30),

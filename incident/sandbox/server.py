@@ -15,10 +15,11 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from incident.ratelimits import DEFAULT_PLANS, RealClock, buckets
@@ -46,7 +47,7 @@ class Fault:
 
 
 def _iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _parse_time(text: str) -> datetime:
@@ -152,7 +153,7 @@ class Simulator:
         return None
 
     def now(self) -> datetime:
-        return datetime.fromtimestamp(self.clock.now(), timezone.utc)
+        return datetime.fromtimestamp(self.clock.now(), UTC)
 
     # -- server -----------------------------------------------------------------------------
 
@@ -521,7 +522,7 @@ def _get_document(sim, match, query, body, fault):
     document_id = match.group(1)
     if document_id not in sim.documents:
         return 404, _error("NotFound", "Document not found.")
-    data, _, compressed = sim.documents[document_id]
+    _, _, compressed = sim.documents[document_id]
     result = {"reportDocumentId": document_id, "feedDocumentId": document_id,
               "url": f"{sim.url}/_documents/{document_id}"}
     if compressed:
