@@ -559,6 +559,9 @@ def notify_send(
         with _progress("sending", "notice", "done") as update:
             result = messages.send_notices(store, store_mod.actor(by), via, connection=connection, limit=limit,
                                            test_to=test_to, progress=lambda done, total: update(done, total, done))
+    if result.unrendered:
+        _err.print(f"warning: {result.unrendered} orders are due a notice not rendered yet: run `incident notify "
+                   "render`, then send again", markup=False, soft_wrap=True)
     if test_to:
         print(f"test notice sent to {test_to}; nothing went to buyers")
         return
@@ -754,8 +757,11 @@ def _describe_step(store: store_mod.Store, step: Any) -> list[str]:
     args = runbook.command_args(step, store.incident())
     if args:
         lines.append(f"  Run: {runbook.show_command(args)}")
-    lines.append(f"  Then: incident step done {step['id']}   (or: incident step skip {step['id']} --reason ...)"
-                 if not step["ticks_on"] or not args else "  The step ticks itself when the command succeeds.")
+    if step["follow_up"]:
+        lines.append(f"  Then: {step['follow_up']}")
+    else:
+        lines.append(f"  Then: incident step done {step['id']}   (or: incident step skip {step['id']} --reason ...)"
+                     if not step["ticks_on"] or not args else "  The step ticks itself when the command succeeds.")
     return lines
 
 

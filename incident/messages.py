@@ -312,6 +312,7 @@ class SendResult:
     resumed: int = 0
     errors: list[str] = field(default_factory=list)
     stopped: str | None = None  # why the run stopped early (the server went away); a rerun goes on
+    unrendered: int = 0  # orders due a notice that `notify render` has not written yet
 
 
 @dataclass
@@ -435,6 +436,8 @@ def send_notices(store: Store, who: str, via: str, *, connection=None, smtp: Smt
     if limit is not None:
         rows = rows[:limit]
     result = SendResult(total=len(rows))
+    rendered = {r[0] for r in store.conn.execute("SELECT order_id FROM notices")}
+    result.unrendered = sum(1 for order_id in eligible(store)[0] if order_id not in rendered)
     if test_to:
         rows = rows[:1] if rows else []
     sender = _open_sender(store, via, connection, smtp)

@@ -15,7 +15,7 @@ from incident.store import Incident, Store
 from incident.timeutil import iso_utc, now_utc
 
 DEFAULT_RUNBOOK = "promo-stacking"
-_STEP_KEYS = {"id", "title", "why", "who", "required", "manual", "command", "ticks_on"}
+_STEP_KEYS = {"id", "title", "why", "who", "required", "manual", "command", "ticks_on", "then"}
 _PROMPT = re.compile(r"^<(.+)>$")
 
 

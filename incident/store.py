@@ -54,7 +54,7 @@ CREATE TABLE order_lines (
 CREATE TABLE steps (
     position INTEGER NOT NULL, id TEXT PRIMARY KEY, title TEXT NOT NULL, why TEXT NOT NULL,
     who TEXT NOT NULL, command TEXT, manual TEXT, ticks_on TEXT, required INTEGER NOT NULL,
-    state TEXT NOT NULL DEFAULT 'open', at TEXT, by TEXT, note TEXT
+    state TEXT NOT NULL DEFAULT 'open', at TEXT, by TEXT, note TEXT, follow_up TEXT
 );
 CREATE TABLE exports (
     id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, path TEXT NOT NULL,
@@ -218,8 +218,9 @@ class Store:
         if version == 0:
             self.conn.executescript("BEGIN;" + _SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION};"
                                     "COMMIT;")
-        elif version == 1:  # 2: the buyer's locale as Amazon reports it (GetAttributes)
+        elif version == 1:  # 2: the buyer's locale (GetAttributes); what to do after a step's command
             self.conn.executescript("BEGIN; ALTER TABLE notices ADD COLUMN buyer_locale TEXT;"
+                                    "ALTER TABLE steps ADD COLUMN follow_up TEXT;"
                                     "PRAGMA user_version = 2; COMMIT;")
 
     # -- the one way to change anything ------------------------------------------------------
@@ -349,10 +350,10 @@ def create(root: Path, *, title: str, skus: list[str], window_start: datetime,
                       iso_utc(window_end), details["floor"], marketplace, iso_utc(opened), who))
         for position, step in enumerate(steps):
             conn.execute("INSERT INTO steps (position, id, title, why, who, command, manual, "
-                         "ticks_on, required) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         "ticks_on, required, follow_up) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                          (position, step["id"], step["title"], step["why"], step["who"],
                           step.get("command"), step.get("manual"), step.get("ticks_on"),
-                          1 if step.get("required", True) else 0))
+                          1 if step.get("required", True) else 0, step.get("then")))
     return store
 
 

@@ -92,7 +92,8 @@ def test_guide_runs_commands_after_asking(cli, home):
         str(ASSETS / "all-orders-small.txt"),             # scope-orders: report paths
         str(ASSETS / "unshipped-small.txt"),
         "y",                                              # run the pull
-        "s", "called the account manager instead",        # contact-support: skip
+        "n",                                              # contact-support: no note for an account manager
+        "s", "called Seller Support instead",             # skip
         "y",                                              # run cancel export
         "q",
     ]) + "\n"

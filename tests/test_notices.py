@@ -28,6 +28,8 @@ def test_notices_wait_for_the_cancellation_and_the_fba_request(small_incident, h
     out = small_incident("notify", "render").stdout
     assert "0 notices rendered" in out and "waiting: 3 lines in cancellable_mfn" in out
     small_incident("cancel", "export")
+    result = small_incident("notify", "send", "--via", "outbox")
+    assert "sent 0 of 0" in result.stdout and "3 orders are due a notice not rendered yet" in result.stderr
     small_incident("notify", "render")
     assert set(notices(home)) == {"111-0000001-0000001", "111-0000002-0000002", "111-0000009-0000009"}
     small_incident("step", "done", "fba-request")
