@@ -931,7 +931,7 @@ def demo(
     home: Annotated[Path | None, typer.Option("--home", help="Where to keep the demo incidents (default: a new temporary folder).")] = None,
     live: Annotated[bool, typer.Option("--live", help="Run against the local SP-API simulator: serve, pull, stop-sales, export, submit, status.")] = False,
 ) -> None:
-    """Run the whole path on the bundled samples: open, pull, export, status (offline by default).
+    """Run the whole path on the bundled samples: open, pull, export, support, notices, status (offline).
 
     Example: incident demo
     Example: incident demo --live

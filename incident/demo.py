@@ -1,5 +1,6 @@
-"""The offline demo: the bundled sample incidents run through open, pull and export in a
-throw-away INCIDENT_HOME, with no network and no credentials."""
+"""The offline demo: the bundled sample incidents run through open, pull, export, the Seller
+Support texts and the buyer notices (into an outbox) in a throw-away INCIDENT_HOME, with no
+network and no credentials."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
-from incident import cancellation, orders, runbook, store
+from incident import cancellation, messages, orders, runbook, store, support
 from incident.resources import data_dir
 from incident.timeutil import parse_iso
 
@@ -39,6 +40,18 @@ def run(home: Path | None = None) -> Iterator[tuple[Path, str, list[str]]]:
             exported = cancellation.export(incident_store, DEMO_ACTOR, "both")
             for path, _ in exported.files:
                 notes.append(f"$ incident cancel export --format both  -> {path}")
+            text, ids = support.write_request(incident_store, "fba-request")
+            support.mark_sent(incident_store, "fba-request", "fba-request", DEMO_ACTOR)
+            notes.append(f"$ incident support fba-request --sent  -> {text} (+ {ids.name})")
+            rendered = messages.render_notices(incident_store, DEMO_ACTOR, seller_name="Sonic Audio")
+            notes.append(f"$ incident notify render --seller-name 'Sonic Audio'  -> {rendered.rendered} notices "
+                         f"in the buyers' language, {len(messages.blocked(incident_store))} blocked by the rules")
+            sent = messages.send_notices(incident_store, DEMO_ACTOR, "outbox")
+            notes.append(f"$ incident notify send --via outbox  -> sent {sent.sent} of {sent.total} into "
+                         f"{incident_store.folder / 'outbox'} ({sent.failed} without an e-mail address: "
+                         "FBA buyers are reached with --via spapi)")
+            text, _ = support.write_request(incident_store, "annotation")
+            notes.append(f"$ incident support annotation  -> {text}")
         yield root, incident_id, notes
 
 

@@ -136,8 +136,10 @@ def test_purge_erases_buyer_data(small_incident, home):
 def test_demo_runs_the_offline_path(cli, tmp_path):
     out = cli("demo", "--home", tmp_path / "demo").stdout
     assert "US marketplace" in out and "JP marketplace" in out
-    assert len(list((tmp_path / "demo").glob("*/exports/*.txt"))) == 2
+    assert len(list((tmp_path / "demo").glob("*/exports/OrderCancellation*.txt"))) == 2
     assert "cancellable_mfn" in out
+    assert len(list((tmp_path / "demo").glob("*/exports/support-annotation.txt"))) == 2
+    assert "Buyer notices:" in out and len(list((tmp_path / "demo").glob("*/outbox/*.eml"))) > 100
 
 
 def test_every_command_has_a_summary_and_an_example():
