@@ -562,6 +562,9 @@ def notify_send(
     if result.unrendered:
         _err.print(f"warning: {result.unrendered} orders are due a notice not rendered yet: run `incident notify "
                    "render`, then send again", markup=False, soft_wrap=True)
+    if result.blocked:
+        _err.print(f"warning: {result.blocked} notices are blocked by Amazon's messaging rules and were not sent: "
+                   "`incident notify check` says why", markup=False, soft_wrap=True)
     if test_to:
         print(f"test notice sent to {test_to}; nothing went to buyers")
         return
@@ -592,7 +595,8 @@ def notify_list(incident: IncidentOpt = None, as_json: JsonOpt = False) -> None:
         return
     _table(f"{len(rows)} notices", ["order", "language", "state", "via", "sent (UTC)", "tries", "note"],
            [[r["order_id"], r["locale"], r["state"], r["via"] or "", r["sent_at"] or "", str(r["attempts"]),
-             r["error"] or (f"forced: {r['forced_reason']}" if r["forced_reason"] else "")] for r in rows])
+             r["error"] or (f"forced: {r['forced_reason']}" if r["forced_reason"] else "")
+             or "; ".join(r["problems"])] for r in rows])
 
 
 support_app = typer.Typer(cls=_Group, no_args_is_help=True, help="Seller Support requests.")

@@ -313,6 +313,7 @@ class SendResult:
     errors: list[str] = field(default_factory=list)
     stopped: str | None = None  # why the run stopped early (the server went away); a rerun goes on
     unrendered: int = 0  # orders due a notice that `notify render` has not written yet
+    blocked: int = 0  # notices the rules hold back (`notify check`)
 
 
 @dataclass
@@ -438,6 +439,7 @@ def send_notices(store: Store, who: str, via: str, *, connection=None, smtp: Smt
     result = SendResult(total=len(rows))
     rendered = {r[0] for r in store.conn.execute("SELECT order_id FROM notices")}
     result.unrendered = sum(1 for order_id in eligible(store)[0] if order_id not in rendered)
+    result.blocked = store.conn.execute("SELECT count(*) FROM notices WHERE state = 'blocked'").fetchone()[0]
     if test_to:
         rows = rows[:1] if rows else []
     sender = _open_sender(store, via, connection, smtp)
@@ -583,5 +585,5 @@ def listing(store: Store) -> list[dict[str, Any]]:
     """One row per notice: the order, the language, where it stands, how and when it went."""
     return [{"order_id": r["order_id"], "locale": r["locale"], "buyer_locale": r["buyer_locale"],
              "state": r["state"], "via": r["via"], "sent_at": r["sent_at"], "attempts": r["attempts"],
-             "error": r["error"], "forced_reason": r["forced_reason"]}
+             "error": r["error"], "forced_reason": r["forced_reason"], "problems": json.loads(r["problems"] or "[]")}
             for r in store.conn.execute("SELECT * FROM notices ORDER BY order_id")]

@@ -312,11 +312,19 @@ class Store:
         return ticked
 
     def purge_personal_data(self, who: str) -> int:
+        """Erase buyer names and addresses: in the database (rebuilt, so no old page keeps them)
+        and in the outbox's e-mails. Orders, notices' texts and the log stay."""
         with self.change(who, "purge_personal_data", {}) as conn:
             count = conn.execute(
                 "UPDATE order_lines SET " + ", ".join(f"{name} = NULL" for name in PERSONAL_FIELDS)
                 + " WHERE " + " OR ".join(f"{name} IS NOT NULL" for name in PERSONAL_FIELDS)
             ).rowcount
+        self.conn.execute("VACUUM")
+        outbox = self.folder / "outbox"
+        if outbox.is_dir():
+            for path in outbox.iterdir():
+                if path.suffix in (".eml", ".csv"):
+                    path.unlink()
         return count
 
 

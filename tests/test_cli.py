@@ -128,9 +128,15 @@ def test_purge_erases_buyer_data(small_incident, home):
     count = lambda: sqlite3.connect(db).execute(
         "SELECT count(*) FROM order_lines WHERE buyer_email IS NOT NULL OR buyer_name IS NOT NULL").fetchone()[0]
     assert count() > 0
+    small_incident("cancel", "export")
+    small_incident("notify", "render")
+    small_incident("notify", "send", "--via", "outbox")
+    assert b"aaa111@marketplace.amazon.com" in b"".join(p.read_bytes() for p in home.glob("*/outbox/*"))
     small_incident("purge", "--yes")
     assert count() == 0
     assert small_incident.json("log")[-1]["action"] == "purge_personal_data"
+    leftovers = [p for p in home.rglob("*") if p.is_file() and (b"aaa111@" in p.read_bytes() or b"Alex Miller" in p.read_bytes())]
+    assert leftovers == []  # not in a free page of the database, not in the outbox
 
 
 def test_demo_runs_the_offline_path(cli, tmp_path):

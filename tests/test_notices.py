@@ -64,6 +64,9 @@ def test_a_link_in_a_product_name_blocks_the_notice_until_forced(small_incident,
     small_incident("notify", "render")
     result = small_incident("notify", "check", code=6)
     assert "blocked: 111-0000009-0000009: 4:" in result.stderr and "no-links" in result.stderr
+    assert "1 notices are blocked" in small_incident("notify", "send", "--via", "outbox").stderr
+    [listed] = [n for n in small_incident.json("notify", "list") if n["state"] == "blocked"]
+    assert listed["order_id"] == "111-0000009-0000009" and "no-links" in listed["problems"][0]
     assert "needs --reason" in small_incident("notify", "check", "--force", code=2).stderr
     small_incident("notify", "check", "--force", "--reason", "product name from the report; checked by hand")
     assert notices(home)["111-0000009-0000009"]["state"] == "rendered"

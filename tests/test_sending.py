@@ -199,7 +199,8 @@ def kill_at_random_points(command: list, delivered, kills: int = 50, seed: int =
     for _ in range(kills):
         target = delivered() + rng.randint(1, 12)
         process = subprocess.Popen(command, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        while delivered() < target and process.poll() is None:
+        deadline = time.monotonic() + 30  # a run that stalls is killed too, and the final run must finish
+        while delivered() < target and process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.001)
         time.sleep(rng.uniform(0, 0.02))
         if process.poll() is None:
@@ -225,7 +226,7 @@ def test_killed_fifty_times_every_buyer_gets_exactly_one_notice(cli, home, tmp_p
     buyers, _ = ready_incident(cli, tmp_path, 500)
     command = [Path(sys.executable).parent / "incident", "notify", "send", "--via", "smtp"]
     killed = kill_at_random_points(command, lambda: len(smtp.messages))
-    final = subprocess.run(command, capture_output=True, text=True)
+    final = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert final.returncode == 0, final.stderr
     per_buyer = Counter(m[1][0] for m in smtp.messages)
     twice, _, _ = assert_exactly_once(home, per_buyer, set(buyers.values()), killed)
@@ -304,7 +305,7 @@ def test_spapi_killed_fifty_times_every_buyer_gets_exactly_one_notice(cli, home,
     simulator = start_simulator(monkeypatch, orders)
     command = [Path(sys.executable).parent / "incident", "notify", "send", "--via", "spapi"]
     killed = kill_at_random_points(command, lambda: len(simulator.messages), kills=50, seed=7)
-    final = subprocess.run(command, capture_output=True, text=True)
+    final = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert final.returncode == 0, final.stderr
     twice, attempts, resent = assert_exactly_once(home, Counter(m["orderId"] for m in simulator.messages),
                                                   expected, killed)
