@@ -446,14 +446,26 @@ def stop_sales(
 @app.command()
 def doctor(
     marketplace: Annotated[str | None, typer.Option("--marketplace", help="Marketplace to check (default: config).")] = None,
+    smtp: Annotated[bool, typer.Option("--smtp", help="Check the mail server for `notify send --via smtp` instead.")] = False,
 ) -> None:
     """Check SP-API credentials, configuration and the connection, without printing any secret.
 
     Example: incident doctor --marketplace US
+    Example: incident doctor --smtp
     """
     from datetime import timedelta
 
     from incident import spapi
+
+    if smtp:
+        from incident import messages
+
+        settings = messages.smtp_settings()
+        print(f"SMTP {settings.host}:{settings.port} ({settings.tls}), from {settings.sender}, "
+              f"login {settings.user or 'none'}, password {'set' if settings.password else 'not set'}")
+        messages.connect_smtp(settings).close()
+        print("ok  the server answered" + (" and accepted the login" if settings.user else ""))
+        return
 
     for source, present in spapi.credential_sources().items():
         print(f"{'ok ' if present else '-- '} {source}: {'set' if present else 'not set'}")

@@ -473,23 +473,27 @@ def send_notices(store: Store, who: str, via: str, *, connection=None, smtp: Smt
     return result
 
 
+def connect_smtp(settings: SmtpSettings) -> _Smtp:
+    """A logged-in connection to the mail server, or one clear error saying what to check."""
+    import smtplib
+
+    try:
+        return _Smtp(settings)
+    except smtplib.SMTPAuthenticationError:
+        raise StateError(f"the SMTP server refused the login of '{settings.user}': check INCIDENT_SMTP_USER "
+                         "and INCIDENT_SMTP_PASSWORD (many providers want an app password)") from None
+    except smtplib.SMTPNotSupportedError as exc:
+        raise StateError(f"the SMTP server {settings.host}:{settings.port} does not offer "
+                         f"{'login' if 'AUTH' in str(exc) else 'STARTTLS'} here: check INCIDENT_SMTP_TLS "
+                         "(starttls on port 587, ssl on 465)") from None
+    except (OSError, smtplib.SMTPException) as exc:
+        raise StateError(f"cannot reach the SMTP server {settings.host}:{settings.port}: "
+                         f"{type(exc).__name__}; check INCIDENT_SMTP_HOST/PORT/TLS") from None
+
+
 def _open_sender(store: Store, via: str, connection, smtp: SmtpSettings | None):
     if via == "smtp":
-        import smtplib
-
-        settings = smtp or smtp_settings()
-        try:
-            return _Smtp(settings)
-        except smtplib.SMTPAuthenticationError:
-            raise StateError(f"the SMTP server refused the login of '{settings.user}': check INCIDENT_SMTP_USER "
-                             "and INCIDENT_SMTP_PASSWORD (many providers want an app password)") from None
-        except smtplib.SMTPNotSupportedError as exc:
-            raise StateError(f"the SMTP server {settings.host}:{settings.port} does not offer "
-                             f"{'login' if 'AUTH' in str(exc) else 'STARTTLS'} here: check INCIDENT_SMTP_TLS "
-                             "(starttls on port 587, ssl on 465)") from None
-        except (OSError, smtplib.SMTPException) as exc:
-            raise StateError(f"cannot reach the SMTP server {settings.host}:{settings.port}: "
-                             f"{type(exc).__name__}; check INCIDENT_SMTP_HOST/PORT/TLS") from None
+        return connect_smtp(smtp or smtp_settings())
     if via == "outbox":
         import os
 

@@ -149,6 +149,12 @@ def test_smtp_over_tls_with_login(cli, tmp_path, tls_smtp):
     assert [login for _, login in logins] == ["seller"]
 
 
+def test_doctor_checks_the_mail_server_without_printing_the_password(cli, tls_smtp):
+    out = cli("doctor", "--smtp").stdout
+    assert "ok  the server answered and accepted the login" in out and "password set" in out
+    assert "app-password" not in out
+
+
 def test_wrong_smtp_password_is_one_clear_error_without_the_password(cli, tmp_path, tls_smtp, monkeypatch):
     ready_incident(cli, tmp_path, 2)
     monkeypatch.setenv("INCIDENT_SMTP_PASSWORD", "wrong-secret")
