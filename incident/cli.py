@@ -582,9 +582,14 @@ def notify_send(
         return
     print(f"sent {result.sent} of {result.total}, {result.failed} failed"
           + (f", {result.not_offered} not offered by Amazon" if result.not_offered else "")
+          + (f", {result.other_language} held back for the buyer's language" if result.other_language else "")
           + (f" ({result.resumed} resumed after an interruption)" if result.resumed else ""))
     for error in result.errors[:20]:
         _err.print(f"failed: {error}", markup=False, soft_wrap=True)
+    if result.other_language:
+        _err.print(f"{result.other_language} buyers read another language (Amazon says so): their notices are held "
+                   "back; `incident notify render` rewrites them in the buyer's language, then send again",
+                   markup=False, soft_wrap=True)
     if result.stopped:
         _err.print(f"stopped early, the server went away ({result.stopped}); nothing was sent twice: run the same "
                    "command again to go on", markup=False, soft_wrap=True)

@@ -314,6 +314,7 @@ class SendResult:
     stopped: str | None = None  # why the run stopped early (the server went away); a rerun goes on
     unrendered: int = 0  # orders due a notice that `notify render` has not written yet
     blocked: int = 0  # notices the rules hold back (`notify check`)
+    other_language: int = 0  # held back by this run: Amazon says the buyer reads another language
 
 
 @dataclass
@@ -456,11 +457,13 @@ def send_notices(store: Store, who: str, via: str, *, connection=None, smtp: Smt
                 result.sent += 1
             elif outcome == "not_offered":
                 result.not_offered += 1
+            elif outcome == "other_language":
+                result.other_language += 1
             else:
                 result.failed += 1
                 result.errors.append(f"{row['order_id']}: {error}")
             if progress:
-                progress(result.sent + result.failed + result.not_offered, result.total)
+                progress(result.sent + result.failed + result.not_offered + result.other_language, result.total)
     finally:
         if sender is not None:
             sender.close()
@@ -519,10 +522,17 @@ def _send_one(store: Store, who: str, via: str, sender, row, email: str | None, 
                      (via, row["order_id"]))
     try:
         if via == "spapi":
-            outcome = _send_spapi(connection, row)
+            outcome, buyer_locale = _send_spapi(connection, row)
             if outcome == "not_offered":
                 _set_state(store, who, row["order_id"], "not_offered", via, "Amazon does not offer unexpectedProblem for this order")
                 return "not_offered", None
+            if outcome == "other_language":
+                problem = f"1:1: language: written in {row['locale']} but the buyer reads {buyer_locale}"
+                with store.change(who, "notice_blocked", {"order_id": row["order_id"], "via": via,
+                                                          "buyer_locale": buyer_locale}) as conn:
+                    conn.execute("UPDATE notices SET state = 'blocked', buyer_locale = ?, problems = ? WHERE order_id = ?",
+                                 (buyer_locale, json.dumps([problem]), row["order_id"]))
+                return "other_language", None
         else:
             sender.send(row, email)
     except Exception as exc:  # noqa: BLE001 -- one buyer's failure must not stop the others
@@ -551,18 +561,26 @@ def _server_gone(exc: Exception) -> bool:
     return isinstance(exc, (OSError, smtplib.SMTPException))
 
 
-def _send_spapi(connection, row) -> str:
+def _send_spapi(connection, row) -> tuple[str, str | None]:
+    """Ask the buyer's language first when it is not known (GetAttributes has its own rate limit,
+    so this costs no time after the first burst): a notice in another language is held back."""
     from sp_api.api import Messaging
 
     client = connection.client(Messaging)
+    buyer_locale = row["buyer_locale"]
+    if not buyer_locale and not row["forced_reason"]:
+        payload = connection.call("getAttributes", client.get_attributes, row["order_id"]).payload or {}
+        buyer_locale = str((payload.get("buyer") or {}).get("locale") or "").replace("_", "-") or None
+        if buyer_locale and buyer_locale.split("-")[0] != row["locale"].split("-")[0]:
+            return "other_language", buyer_locale
     actions = connection.call("getMessagingActionsForOrder", client.get_messaging_actions_for_order,
                               row["order_id"]).payload
     names = {a.get("name") for a in (actions.get("_links") or {}).get("actions") or []}
     if "unexpectedProblem" not in names:
-        return "not_offered"
+        return "not_offered", buyer_locale
     text = row["subject"] + "\n\n" + row["body"]
     connection.call("createUnexpectedProblem", client.create_unexpected_problem, row["order_id"], body={"text": text})
-    return "sent"
+    return "sent", buyer_locale
 
 
 def _set_state(store: Store, who: str, order_id: str, state: str, via: str, error: str | None) -> None:

@@ -295,6 +295,22 @@ def test_spapi_sends_in_each_buyers_language_through_buyer_seller_messaging(cli,
     assert cli("notify", "render").stdout.startswith("0 notices rendered")  # sent ones never change
 
 
+def test_spapi_holds_back_a_notice_in_another_language_than_the_buyers(cli, simulator):
+    from incident.sandbox.server import buyer_locale
+
+    sample_incident(cli)  # rendered in the marketplace's language, without asking Amazon
+    spanish = {o for o, order in simulator.orders.items() if buyer_locale(order) == "es-US"}
+    first = cli("notify", "send", "--via", "spapi")
+    held = 107 - len({m["orderId"] for m in simulator.messages})
+    assert held and f"sent {107 - held} of 107, 0 failed, {held} held back for the buyer's language" in first.stdout
+    assert "notify render` rewrites them" in first.stderr
+    assert f"{held} notices rendered" in cli("notify", "render").stdout
+    assert f"sent {held} of {held}, 0 failed" in cli("notify", "send", "--via", "spapi").stdout
+    late = [m for m in simulator.messages if m["orderId"] in spanish]
+    assert len(late) == held and all("pedido" in m["text"] for m in late)
+    assert len(simulator.messages) == len({m["orderId"] for m in simulator.messages}) == 107
+
+
 def test_spapi_records_orders_amazon_does_not_offer_a_message_for(cli, simulator):
     sample_incident(cli)
     refused = sorted(o for o, order in simulator.orders.items() if order.channel == "Merchant")[:3]
@@ -311,6 +327,8 @@ def test_spapi_killed_fifty_times_every_buyer_gets_exactly_one_notice(cli, home,
     simulator = start_simulator(monkeypatch, orders)
     command = [Path(sys.executable).parent / "incident", "notify", "send", "--via", "spapi"]
     killed = kill_at_random_points(command, lambda: len(simulator.messages), kills=50, seed=7)
+    assert subprocess.run(command, capture_output=True, timeout=300).returncode == 0  # the rest, uninterrupted
+    cli("notify", "render")  # the notices held back for buyers who read Spanish, rewritten in Spanish
     final = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert final.returncode == 0, final.stderr
     twice, attempts, resent = assert_exactly_once(home, Counter(m["orderId"] for m in simulator.messages),
