@@ -3,6 +3,7 @@ function, and prints. Every IncidentError becomes one line on stderr and its exi
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -502,10 +503,10 @@ def notify_render(
 
     with _open(incident) as store:
         connection = _connection(store) if live else None
-        with _progress("asking buyer locales", "order", "done") as update:
+        with _progress("asking buyer languages", "order", "done") if live else contextlib.nullcontext() as update:
             result = messages.render_notices(store, store_mod.actor(by), messages.Templates(templates), seller_name,
                                              connection=connection,
-                                             progress=lambda done, total: update(done, total, done))
+                                             progress=(lambda done, total: update(done, total, done)) if live else None)
         problems = messages.blocked(store)
     print(f"{result.rendered} notices rendered, {result.unchanged} unchanged, {result.already_sent} already sent")
     for bucket, count in result.waiting.items():
