@@ -712,6 +712,7 @@ def sandbox_serve(
         print(f"  incident open --sku {scope['sku']} --start {scope['start']} --end {scope['end']} "
               f"--marketplace {scope['marketplace']}")
         print("  incident stop-sales && incident pull --live --repeat 2")
+    sys.stdout.flush()  # the banner must reach a log or a pipe now, not when the server stops
     try:
         while True:
             time.sleep(3600)

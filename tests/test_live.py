@@ -347,11 +347,18 @@ def test_sandbox_serve_drill_prints_how_to_connect_and_the_incident_to_open():
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     command = [Path(sys.executable).parent / "incident", "sandbox", "serve", "--drill", "--port", str(port)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # as in a pipe to a log file
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
     try:
-        lines = [process.stdout.readline() for _ in range(5)]
+        lines = [process.stdout.readline() for _ in range(5)] if _readable(process.stdout, 20) else []
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=10)
     assert lines[0].startswith(f"SP-API simulator on http://127.0.0.1:{port} (drill: 400 orders for SONIC-HP-BLK")
     assert lines[4].strip().startswith("incident open --sku SONIC-HP-BLK --start ")
+
+
+def _readable(stream, seconds: float) -> bool:
+    import select
+
+    return bool(select.select([stream], [], [], seconds)[0])
