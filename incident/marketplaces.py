@@ -18,6 +18,11 @@ class Marketplace:
     currency: str
     locale: str
 
+    @property
+    def tag(self) -> str:
+        """The locale as a language tag (en-US), as Amazon's Messaging API and the templates write it."""
+        return self.locale.replace("_", "-")
+
 
 _ALL = [
     Marketplace("US", "ATVPDKIKX0DER", "Amazon.com", "NA", "America/Los_Angeles", "USD", "en_US"),

@@ -21,7 +21,7 @@ from incident import marketplaces
 from incident.errors import InputFileError, StateError, UsageError
 from incident.resources import data_dir
 from incident.scope import CANCELLABLE, FBA, Decision, sort_store
-from incident.store import Store
+from incident.store import OrderLine, Store
 from incident.timeutil import iso_utc, now_utc, parse_iso
 
 API_LIMIT = 2000
@@ -47,6 +47,11 @@ class Problem:
 
     def __str__(self) -> str:
         return f"{self.line}:{self.column}: {self.rule}: {self.message}"
+
+
+def _language(locale: str) -> str:
+    """en-US -> en."""
+    return locale.split("-")[0]
 
 
 def _standalone(text: str, match: re.Match) -> bool:
@@ -89,7 +94,7 @@ def check(text: str, order_id: str, locale: str, buyer_locale: str | None = None
     japanese = bool(_KANA.search(text))
     if locale.startswith("ja") != japanese:
         problems.append(Problem("language", 1, 1, f"the text does not read as {locale}"))
-    if buyer_locale and buyer_locale.split("-")[0] != locale.split("-")[0]:
+    if buyer_locale and _language(buyer_locale) != _language(locale):
         problems.append(Problem("language", 1, 1, f"written in {locale} but the buyer reads {buyer_locale}"))
     return problems
 
@@ -119,7 +124,7 @@ class Templates:
     def _choose(self, kind: str, locale: str) -> str:
         """`kind`/<locale>.txt.j2: the locale itself, else its language, else en-US."""
         names = self.env.list_templates()
-        for candidate in (locale, locale.split("-")[0]):
+        for candidate in (locale, _language(locale)):
             for name in names:
                 if name.startswith(f"{kind}/{candidate}") and name.endswith(".j2"):
                     return name
@@ -148,7 +153,7 @@ class Templates:
 def _babel_locale(locale: str):
     from babel import Locale, UnknownLocaleError
 
-    for candidate in (locale.replace("-", "_"), locale.split("-")[0], "en_US"):  # a locale babel lacks: its language
+    for candidate in (locale.replace("-", "_"), _language(locale), "en_US"):  # a locale babel lacks: its language
         try:
             return Locale.parse(candidate)
         except (UnknownLocaleError, ValueError):
@@ -192,9 +197,9 @@ def notice_key(incident_id: str, order_id: str) -> str:
     return hashlib.sha256(f"{incident_id}/{order_id}/apology".encode()).hexdigest()[:32]
 
 
-def eligible(store: Store) -> tuple[dict[str, list[Decision]], dict[str, int]]:
+def eligible(store: Store, lines: list[OrderLine] | None = None) -> tuple[dict[str, list[Decision]], dict[str, int]]:
     """Orders due a notice now, and how many wait for their cancellation step."""
-    decisions = sort_store(store)
+    decisions = sort_store(store, lines)
     exported = bool(store.exports()) or any(s == "accepted" for s, _ in store.cancel_requests().values())
     fba_asked = store.step("fba-request")["state"] == "done" if any(
         r["id"] == "fba-request" for r in store.steps()) else False
@@ -211,6 +216,12 @@ def eligible(store: Store) -> tuple[dict[str, list[Decision]], dict[str, int]]:
     return due, waiting
 
 
+def _ask_buyer_locale(connection, client, order_id: str) -> str | None:
+    """The buyer's locale from Messaging GetAttributes (en-US), or None when Amazon gives none."""
+    payload = connection.call("getAttributes", client.get_attributes, order_id).payload or {}
+    return str((payload.get("buyer") or {}).get("locale") or "").replace("_", "-") or None
+
+
 def buyer_locales(store: Store, connection, order_ids: list[str], progress=None) -> dict[str, str]:
     """Each buyer's locale as Amazon reports it (Messaging GetAttributes, paced at 1/s), asked
     once per order: locales already known from an earlier render are not asked again."""
@@ -220,11 +231,8 @@ def buyer_locales(store: Store, connection, order_ids: list[str], progress=None)
         "SELECT order_id, buyer_locale FROM notices WHERE buyer_locale IS NOT NULL")}
     client = connection.client(Messaging)
     for done, order_id in enumerate(order_ids, 1):
-        if order_id not in known:
-            payload = connection.call("getAttributes", client.get_attributes, order_id).payload or {}
-            locale = (payload.get("buyer") or {}).get("locale")
-            if locale:
-                known[order_id] = str(locale).replace("_", "-")
+        if order_id not in known and (locale := _ask_buyer_locale(connection, client, order_id)):
+            known[order_id] = locale
         if progress:
             progress(done, len(order_ids))
     return {order_id: known[order_id] for order_id in order_ids if order_id in known}
@@ -239,7 +247,8 @@ def render_notices(store: Store, who: str, templates: Templates | None = None,
     due, waiting = eligible(store)
     result = RenderResult(waiting={k: v for k, v in waiting.items() if v})
     existing = {row["order_id"]: row for row in store.conn.execute("SELECT * FROM notices")}
-    pending = [o for o in sorted(due) if existing.get(o) is None or existing[o]["state"] not in ("sending", "sent")]
+    settled = {o for o, row in existing.items() if row["state"] in ("sending", "sent")}  # never rewritten
+    pending = [o for o in sorted(due) if o not in settled]
     asked = buyer_locales(store, connection, pending, progress) if connection is not None else {}
     rows = []
     for order_id, decisions in sorted(due.items()):
@@ -247,13 +256,13 @@ def render_notices(store: Store, who: str, templates: Templates | None = None,
         old = existing.get(order_id)
         if decisions[0].bucket == CANCELLABLE and not line.buyer_email:
             result.unreachable.append(order_id)
-        if old is not None and old["state"] in ("sending", "sent"):
+        if order_id in settled:
             result.already_sent += 1
             continue
         market = marketplaces.from_sales_channel(line.sales_channel) or (
             marketplaces.BY_CODE.get(incident.marketplace or "") or marketplaces.BY_CODE["US"])
         buyer_locale = asked.get(order_id) or (old["buyer_locale"] if old is not None else None)
-        locale = buyer_locale or market.locale.replace("_", "-")
+        locale = buyer_locale or market.tag
         paid = sum((d.price_paid or 0) for d in decisions)
         amount, day = _money(locale, paid, line.currency or market.currency), _day(locale, line.purchase_date, market.timezone)
         context = {"order_id": order_id, "purchase_date": day, "amount": amount, "seller_name": seller_name,
@@ -432,14 +441,15 @@ def send_notices(store: Store, who: str, via: str, *, connection=None, smtp: Smt
     if test_to and via == "spapi":
         raise UsageError("--test-to works with --via smtp or outbox: the Messaging API writes only to the "
                          "order's own buyer")
-    emails = {line.order_id: line.buyer_email for line in store.lines() if line.buyer_email}
+    lines = store.lines()
+    emails = {line.order_id: line.buyer_email for line in lines if line.buyer_email}
     rows = store.conn.execute("SELECT * FROM notices WHERE state IN ('sending', 'rendered', 'failed') "
                               "ORDER BY state = 'rendered', order_id").fetchall()
     if limit is not None:
         rows = rows[:limit]
     result = SendResult(total=len(rows))
     rendered = {r[0] for r in store.conn.execute("SELECT order_id FROM notices")}
-    result.unrendered = sum(1 for order_id in eligible(store)[0] if order_id not in rendered)
+    result.unrendered = sum(1 for order_id in eligible(store, lines)[0] if order_id not in rendered)
     result.blocked = store.conn.execute("SELECT count(*) FROM notices WHERE state = 'blocked'").fetchone()[0]
     if test_to:
         rows = rows[:1] if rows else []
@@ -569,9 +579,8 @@ def _send_spapi(connection, row) -> tuple[str, str | None]:
     client = connection.client(Messaging)
     buyer_locale = row["buyer_locale"]
     if not buyer_locale and not row["forced_reason"]:
-        payload = connection.call("getAttributes", client.get_attributes, row["order_id"]).payload or {}
-        buyer_locale = str((payload.get("buyer") or {}).get("locale") or "").replace("_", "-") or None
-        if buyer_locale and buyer_locale.split("-")[0] != row["locale"].split("-")[0]:
+        buyer_locale = _ask_buyer_locale(connection, client, row["order_id"])
+        if buyer_locale and _language(buyer_locale) != _language(row["locale"]):
             return "other_language", buyer_locale
     actions = connection.call("getMessagingActionsForOrder", client.get_messaging_actions_for_order,
                               row["order_id"]).payload

@@ -130,9 +130,10 @@ def sort_lines(lines: list[OrderLine], incident: Incident,
     return [d for d in (decide(line, incident, requests) for line in lines) if d is not None]
 
 
-def sort_store(store) -> list[Decision]:
-    """Every affected line of an incident, with what its feeds say."""
-    return sort_lines(store.lines(), store.incident(), store.cancel_requests())
+def sort_store(store, lines: list[OrderLine] | None = None) -> list[Decision]:
+    """Every affected line of an incident, with what its feeds say. `lines`: the store's lines,
+    when the caller has already read them."""
+    return sort_lines(store.lines() if lines is None else lines, store.incident(), store.cancel_requests())
 
 
 def counts(decisions: list[Decision]) -> dict[str, int]:

@@ -44,7 +44,7 @@ def write_request(store: Store, kind: str, templates: Templates | None = None,
     values = context(store)
     incident = store.incident()
     market = marketplaces.BY_CODE.get(incident.marketplace or "")
-    locale = language or (market.locale.replace("_", "-") if market else "en-US")
+    locale = language or (market.tag if market else "en-US")
     subject, body = (templates or Templates()).render(f"support/{kind}", locale, values)
     text = f"Subject: {subject}\n\n{body}"
     ids = values["fba_orders"] if kind != "annotation" else values["cancelled_orders"]

@@ -600,7 +600,7 @@ def _messaging_actions(sim, match, query, body, fault):
 
 def buyer_locale(order: Order) -> str:
     """The buyer's language: the marketplace's, except one US buyer in eight who reads Spanish."""
-    locale = order.marketplace.locale.replace("_", "-")
+    locale = order.marketplace.tag
     if locale == "en-US" and int(order.order_id[-3:]) % 8 == 0:
         return "es-US"
     return locale
