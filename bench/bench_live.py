@@ -36,9 +36,8 @@ def run(affected: int, strategy: str | None) -> dict:
                         window_start=datetime.fromisoformat(START), window_end=datetime.fromisoformat(END),
                         burst_orders=affected, background_orders=0, busy_orders=4 * affected, extra_skus=200)
     simulator = Simulator(scenario, clock=clock, processing_seconds=live.ASSUMED_REPORT_SECONDS)
-    url = simulator.start()
-    os.environ.update(INCIDENT_SPAPI_ENDPOINT=url, INCIDENT_LWA_ENDPOINT=f"{url}/auth/o2/token",
-                      SP_API_REFRESH_TOKEN="bench", LWA_APP_ID="bench", LWA_CLIENT_SECRET="bench")
+    simulator.start()
+    os.environ.update(simulator.environment())
     connection = spapi.Connection(spapi.load_settings("US"), clock=clock)
     home = Path(tempfile.mkdtemp(prefix="bench-live-"))
     with store.create(home, title="bench", skus=[scenario.incident_product.sku], window_start=parse_iso(START),

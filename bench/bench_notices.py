@@ -28,7 +28,7 @@ sys.path.insert(0, str(HERE.parent))
 
 from incident import cancellation, messages, orders, runbook, spapi, store
 from incident.sandbox.server import Simulator
-from incident.scenario import ALL_ORDERS_COLUMNS, UNSHIPPED_COLUMNS, Scenario, write_report
+from incident.scenario import cancellable_reports
 from incident.timeutil import parse_iso
 
 START, END = "2026-11-20T14:00:00-08:00", "2026-11-20T16:00:00-08:00"
@@ -36,19 +36,12 @@ START, END = "2026-11-20T14:00:00-08:00", "2026-11-20T16:00:00-08:00"
 
 def incident(count: int, folder: Path):
     """An open incident store with `count` exported cancellable orders, and the orders."""
-    scenario = Scenario("US", 5, begin=datetime.fromisoformat(START), finish=datetime.fromisoformat(END),
-                        window_start=datetime.fromisoformat(START), window_end=datetime.fromisoformat(END),
-                        burst_orders=count, background_orders=0, mfn_share=1.0)
-    generated = list(scenario.orders())
-    for order in generated:
-        order.status, order.items = "Unshipped", order.items[:1]
-        order.items[0].status = "Unshipped"
-    write_report(folder / "all.txt", ALL_ORDERS_COLUMNS, scenario.all_orders_rows(generated))
-    write_report(folder / "unshipped.txt", UNSHIPPED_COLUMNS, scenario.unshipped_rows(generated))
+    scenario, generated, reports = cancellable_reports(folder, count, datetime.fromisoformat(START),
+                                                       datetime.fromisoformat(END))
     opened = store.create(folder / "home", title="bench", skus=[scenario.incident_product.sku],
                           window_start=parse_iso(START), window_end=parse_iso(END), floor=None,
                           marketplace="US", who="bench", steps=runbook.load())
-    orders.pull_reports(opened, [folder / "all.txt", folder / "unshipped.txt"], "bench")
+    orders.pull_reports(opened, reports, "bench")
     cancellation.export(opened, "bench", "txt")
     return opened, generated
 
@@ -72,9 +65,8 @@ def bench_send(count: int, rate: float | None) -> dict:
         opened, generated = incident(count, Path(tmp))
         simulator = Simulator(processing_seconds=0, plans=plans)
         simulator.add_orders(generated)
-        url = simulator.start()
-        os.environ.update(INCIDENT_SPAPI_ENDPOINT=url, INCIDENT_LWA_ENDPOINT=f"{url}/auth/o2/token",
-                          SP_API_REFRESH_TOKEN="bench", LWA_APP_ID="bench", LWA_CLIENT_SECRET="bench")
+        simulator.start()
+        os.environ.update(simulator.environment())
         limit = simulator.plans["createUnexpectedProblem"]
         with opened:
             messages.render_notices(opened, "bench")

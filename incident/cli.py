@@ -704,9 +704,9 @@ def sandbox_serve(
         simulator, scope, label = sandbox.seeded(sample), None, f"{sample} sample"
     url = simulator.start(port=port)
     print(f"SP-API simulator on {url} ({label}, seller {simulator.seller_id}). Use it with:")
-    print(f"  export INCIDENT_SPAPI_ENDPOINT={url} INCIDENT_LWA_ENDPOINT={url}/auth/o2/token "
-          f"INCIDENT_SELLER_ID={simulator.seller_id}")
-    print("  export SP_API_REFRESH_TOKEN=sandbox LWA_APP_ID=sandbox LWA_CLIENT_SECRET=sandbox")
+    variables = [f"{name}={value}" for name, value in simulator.environment().items()]
+    print(f"  export {' '.join(variables[:3])}")
+    print(f"  export {' '.join(variables[3:])}")
     if scope:
         print("When you notice the bad price, open the incident and pull as it unfolds:")
         print(f"  incident open --sku {scope['sku']} --start {scope['start']} --end {scope['end']} "

@@ -65,9 +65,7 @@ def run_live(home: Path | None = None) -> Iterator[tuple[Path, str, list[str]]]:
     root = Path(home) if home else Path(tempfile.mkdtemp(prefix="incident-demo-live-"))
     simulator = seeded("us", processing_seconds=1.0)
     url = simulator.start()
-    overrides = {"INCIDENT_SPAPI_ENDPOINT": url, "INCIDENT_LWA_ENDPOINT": f"{url}/auth/o2/token",
-                 "INCIDENT_SELLER_ID": simulator.seller_id, "SP_API_REFRESH_TOKEN": "sandbox",
-                 "LWA_APP_ID": "sandbox", "LWA_CLIENT_SECRET": "sandbox"}
+    overrides = simulator.environment()
     saved = {name: os.environ.get(name) for name in overrides}
     os.environ.update(overrides)
     try:

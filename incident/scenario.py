@@ -248,6 +248,22 @@ def from_spec(spec: dict) -> Scenario:
                     burst_orders=spec["burst_orders"], background_orders=spec["background_orders"])
 
 
+def cancellable_reports(folder: Path, count: int, start: datetime,
+                        end: datetime) -> tuple[Scenario, list[Order], list[Path]]:
+    """`count` seller-fulfilled one-item orders inside [start, end), all Unshipped (every one
+    cancellable), written to `folder` as an All Orders and an Unshipped report."""
+    scenario = Scenario("US", 5, begin=start, finish=end, window_start=start, window_end=end,
+                        burst_orders=count, background_orders=0, mfn_share=1.0)
+    generated = list(scenario.orders())
+    for order in generated:
+        order.status, order.items = "Unshipped", order.items[:1]
+        order.items[0].status = "Unshipped"
+    paths = [folder / "all.txt", folder / "unshipped.txt"]
+    write_report(paths[0], ALL_ORDERS_COLUMNS, scenario.all_orders_rows(generated))
+    write_report(paths[1], UNSHIPPED_COLUMNS, scenario.unshipped_rows(generated))
+    return scenario, generated, paths
+
+
 def write_report(path: Path, columns: list[str], rows: Iterable[dict[str, str]],
                  encoding: str = "utf-8", newline: str = "\n") -> int:
     """Tab-delimited, the way Seller Central writes it. Returns the number of data rows."""

@@ -37,6 +37,21 @@ class Cli:
         return json.loads(self(*args, "--json").stdout)
 
 
+def use_simulator(monkeypatch, simulator, **overrides: str) -> None:
+    """Point incident at a running simulator for this test (stand-in credentials unless given)."""
+    for name, value in {**simulator.environment("x"), **overrides}.items():
+        monkeypatch.setenv(name, value)
+
+
+def free_port() -> int:
+    """A port free on 127.0.0.1 now (for servers that cannot be given port 0)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 @pytest.fixture
 def cli():
     return Cli()

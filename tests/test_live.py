@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLES
+from conftest import SAMPLES, free_port, use_simulator
 
 from incident import feeds, live, scope, spapi, store
 from incident.ratelimits import VirtualClock
@@ -31,12 +31,10 @@ EXPECTED = {"affected_orders": 260, "affected_units": 309, "cancellable_mfn": 10
 def sim(monkeypatch):
     clock = VirtualClock()
     simulator = seeded("us", clock=clock, processing_seconds=0)
-    url = simulator.start()
-    for name, value in {"INCIDENT_SPAPI_ENDPOINT": url, "INCIDENT_LWA_ENDPOINT": f"{url}/auth/o2/token",
-                        "INCIDENT_SELLER_ID": simulator.seller_id, "SP_API_REFRESH_TOKEN": "Atzr|test",
-                        "LWA_APP_ID": "amzn1.application-oa2-client.test", "LWA_CLIENT_SECRET": "s3cret-value",
-                        "SP_API_DEFAULT_MARKETPLACE": "DE"}.items():
-        monkeypatch.setenv(name, value)
+    simulator.start()
+    use_simulator(monkeypatch, simulator, SP_API_REFRESH_TOKEN="Atzr|test",
+                  LWA_APP_ID="amzn1.application-oa2-client.test", LWA_CLIENT_SECRET="s3cret-value",
+                  SP_API_DEFAULT_MARKETPLACE="DE")
     yield simulator
     simulator.stop()
 
@@ -92,11 +90,8 @@ def test_busy_window_is_paced_within_the_token_bucket_without_a_429(monkeypatch,
     clock = VirtualClock()
     spec = dict(SPEC, burst_orders=2500, background_orders=0)
     simulator = Simulator(from_spec(spec), clock=clock)
-    url = simulator.start()
-    monkeypatch.setenv("INCIDENT_SPAPI_ENDPOINT", url)
-    monkeypatch.setenv("INCIDENT_LWA_ENDPOINT", f"{url}/auth/o2/token")
-    for name in spapi.CREDENTIAL_ENV:
-        monkeypatch.setenv(name, "x")
+    simulator.start()
+    use_simulator(monkeypatch, simulator)
     cli("open", "--sku", SPEC["skus"][0], "--start", SPEC["start"], "--end", SPEC["end"], "--marketplace", "US")
     with store.open_store(home) as s:
         start = clock.now()
@@ -149,9 +144,8 @@ def test_fatal_report_says_what_to_do(sim, incident_store):
 
 def test_a_killed_pull_resumes_where_it_stopped(monkeypatch, cli, home, tmp_path):
     simulator = Simulator(from_spec(dict(SPEC, burst_orders=900, background_orders=0)))
-    url = simulator.start()
-    env = {**os.environ, "INCIDENT_SPAPI_ENDPOINT": url, "INCIDENT_LWA_ENDPOINT": f"{url}/auth/o2/token",
-           "SP_API_REFRESH_TOKEN": "x", "LWA_APP_ID": "x", "LWA_CLIENT_SECRET": "x"}
+    simulator.start()
+    env = {**os.environ, **simulator.environment("x")}
     monkeypatch.setattr(os, "environ", env)
     cli("open", "--sku", SPEC["skus"][0], "--start", SPEC["start"], "--end", SPEC["end"], "--marketplace", "US")
     simulator.inject("searchOrders", "slow", seconds=30, after=3)  # the 4th page hangs
@@ -275,11 +269,8 @@ def test_marketplace_ids_match_the_library():
 def test_japanese_report_in_shift_jis_through_the_report_path(monkeypatch, cli, home):
     spec = json.loads((SAMPLES / "jp" / "scope.json").read_text())
     simulator = seeded("jp", clock=VirtualClock(), processing_seconds=0)
-    url = simulator.start()
-    monkeypatch.setenv("INCIDENT_SPAPI_ENDPOINT", url)
-    monkeypatch.setenv("INCIDENT_LWA_ENDPOINT", f"{url}/auth/o2/token")
-    for name in spapi.CREDENTIAL_ENV:
-        monkeypatch.setenv(name, "x")
+    simulator.start()
+    use_simulator(monkeypatch, simulator)
     cli("open", "--sku", spec["skus"][0], "--start", spec["start"], "--end", spec["end"], "--floor", spec["floor"],
         "--marketplace", "JP")
     with store.open_store(home) as s:
@@ -309,11 +300,8 @@ def test_a_drill_unfolds_orders_arrive_pending_ones_ripen_and_stop_sales_stops_m
 
     clock = VirtualClock(start=parse_iso("2026-11-20T22:00:00Z").timestamp())
     simulator, window = drill(orders=300, starts_in=2, lasts=20, pending_minutes=5, clock=clock)
-    url = simulator.start()
-    for name, value in {"INCIDENT_SPAPI_ENDPOINT": url, "INCIDENT_LWA_ENDPOINT": f"{url}/auth/o2/token",
-                        "INCIDENT_SELLER_ID": simulator.seller_id, "SP_API_REFRESH_TOKEN": "x",
-                        "LWA_APP_ID": "x", "LWA_CLIENT_SECRET": "x"}.items():
-        monkeypatch.setenv(name, value)
+    simulator.start()
+    use_simulator(monkeypatch, simulator)
     cli("open", "--sku", window["sku"], "--start", window["start"], "--end", window["end"], "--marketplace", "US")
     with store.open_store(home) as s:
         connection = spapi.Connection(spapi.load_settings("US"), clock=clock)
@@ -341,11 +329,7 @@ def test_a_drill_unfolds_orders_arrive_pending_ones_ripen_and_stop_sales_stops_m
 
 
 def test_sandbox_serve_drill_prints_how_to_connect_and_the_incident_to_open():
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     command = [Path(sys.executable).parent / "incident", "sandbox", "serve", "--drill", "--port", str(port)]
     env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # as in a pipe to a log file
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)

@@ -142,24 +142,12 @@ def _truncated(tmp_path):
     return _bad(tmp_path, "cut.txt", cut.encode()), last, fields + 1
 
 
-def _scientific(tmp_path):
-    text, line, column = _replace_cell(SMALL_UNSHIPPED, "111-0000002-0000002", "order-item-id", "2.22222E+13")
-    return _bad(tmp_path, "excel.txt", text.encode()), line, column
-
-
-def _leading_zeros(tmp_path):
-    text, line, column = _replace_cell(SMALL_UNSHIPPED, "111-0000001-0000001", "order-item-id", "1234567890123")
-    return _bad(tmp_path, "zeros.txt", text.encode()), line, column
-
-
-def _bad_order_id(tmp_path):
-    text, line, column = _replace_cell(SMALL_ALL, "111-0000003-0000003", "amazon-order-id", "1.11E+18")
-    return _bad(tmp_path, "orderid.txt", text.encode()), line, column
-
-
-def _bad_date(tmp_path):
-    text, line, column = _replace_cell(SMALL_ALL, "111-0000003-0000003", "purchase-date", "20/11/2026 14:05")
-    return _bad(tmp_path, "date.txt", text.encode()), line, column
+def _cell(report: Path, order_id: str, column: str, value: str, name: str):
+    """A case: `report` with one cell of `order_id`'s line replaced by `value`."""
+    def make(tmp_path):
+        text, line, where = _replace_cell(report, order_id, column, value)
+        return _bad(tmp_path, name, text.encode()), line, where
+    return make
 
 
 def _missing_column(tmp_path):
@@ -168,10 +156,13 @@ def _missing_column(tmp_path):
 
 CASES = {
     "truncated": (_truncated, "cut off"),
-    "scientific notation": (_scientific, "spreadsheet"),
-    "lost leading zeros": (_leading_zeros, "leading zeros"),
-    "mangled order id": (_bad_order_id, "not an Amazon order id"),
-    "bad date": (_bad_date, "ISO-8601"),
+    "scientific notation": (_cell(SMALL_UNSHIPPED, "111-0000002-0000002", "order-item-id", "2.22222E+13",
+                                  "excel.txt"), "spreadsheet"),
+    "lost leading zeros": (_cell(SMALL_UNSHIPPED, "111-0000001-0000001", "order-item-id", "1234567890123",
+                                 "zeros.txt"), "leading zeros"),
+    "mangled order id": (_cell(SMALL_ALL, "111-0000003-0000003", "amazon-order-id", "1.11E+18", "orderid.txt"),
+                         "not an Amazon order id"),
+    "bad date": (_cell(SMALL_ALL, "111-0000003-0000003", "purchase-date", "20/11/2026 14:05", "date.txt"), "ISO-8601"),
     "missing column": (_missing_column, "lacks the column(s) order-item-id"),
     "empty": (lambda t: (_bad(t, "empty.txt", b""), 1, None), "is empty"),
     "xlsx": (lambda t: (_bad(t, "r.xlsx", b"PK\x03\x04" + b"\x00" * 200), 1, None), "Excel"),

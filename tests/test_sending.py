@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
-from conftest import SAMPLES
+from conftest import SAMPLES, free_port, use_simulator
 
-from incident.scenario import ALL_ORDERS_COLUMNS, UNSHIPPED_COLUMNS, Scenario, write_report
+from incident.scenario import cancellable_reports
 
 SENDER = "care@sonic-audio.example"
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")  # aiosmtpd on implicit TLS
@@ -37,14 +37,6 @@ class Inbox:
         message = message_from_bytes(envelope.content)
         self.messages.append((envelope.mail_from, tuple(envelope.rcpt_tos), message["Message-ID"], message))
         return "250 OK"
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:  # aiosmtpd's start-up check cannot use port 0
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture
@@ -98,18 +90,10 @@ def tls_smtp(request, monkeypatch, tmp_path):
 def ready_incident(cli, tmp_path, orders: int):
     """An incident with `orders` seller-fulfilled cancellable orders, exported and rendered."""
     start, end = "2026-11-20T14:00:00-08:00", "2026-11-20T14:30:00-08:00"
-    scenario = Scenario("US", 5, begin=datetime.fromisoformat(start), finish=datetime.fromisoformat(end),
-                        window_start=datetime.fromisoformat(start), window_end=datetime.fromisoformat(end),
-                        burst_orders=orders, background_orders=0, mfn_share=1.0)
-    all_orders = [o for o in scenario.orders()]
-    for o in all_orders:
-        o.status = "Unshipped"
-        o.items = o.items[:1]
-        o.items[0].status = "Unshipped"
-    write_report(tmp_path / "all.txt", ALL_ORDERS_COLUMNS, scenario.all_orders_rows(all_orders))
-    write_report(tmp_path / "unshipped.txt", UNSHIPPED_COLUMNS, scenario.unshipped_rows(all_orders))
+    scenario, all_orders, (all_report, unshipped_report) = cancellable_reports(
+        tmp_path, orders, datetime.fromisoformat(start), datetime.fromisoformat(end))
     cli("open", "--sku", scenario.incident_product.sku, "--start", start, "--end", end)
-    cli("pull", "--report", tmp_path / "all.txt", "--report", tmp_path / "unshipped.txt")
+    cli("pull", "--report", all_report, "--report", unshipped_report)
     cli("cancel", "export")
     cli("notify", "render")
     return {o.order_id: o.buyer_email for o in all_orders}, all_orders
@@ -252,10 +236,8 @@ def start_simulator(monkeypatch, orders=None):
     else:
         sim = Simulator(processing_seconds=0, plans=fast)
         sim.add_orders(orders)
-    url = sim.start()
-    for name, value in {"INCIDENT_SPAPI_ENDPOINT": url, "INCIDENT_LWA_ENDPOINT": f"{url}/auth/o2/token",
-                        "SP_API_REFRESH_TOKEN": "x", "LWA_APP_ID": "x", "LWA_CLIENT_SECRET": "x"}.items():
-        monkeypatch.setenv(name, value)
+    sim.start()
+    use_simulator(monkeypatch, sim)
     return sim
 
 

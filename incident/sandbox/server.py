@@ -173,6 +173,12 @@ class Simulator:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
+    def environment(self, secret: str = "sandbox") -> dict[str, str]:
+        """The variables that point incident at this running simulator, with stand-in credentials."""
+        return {"INCIDENT_SPAPI_ENDPOINT": self.url, "INCIDENT_LWA_ENDPOINT": f"{self.url}/auth/o2/token",
+                "INCIDENT_SELLER_ID": self.seller_id, "SP_API_REFRESH_TOKEN": secret, "LWA_APP_ID": secret,
+                "LWA_CLIENT_SECRET": secret}
+
     def stop(self) -> None:
         if self._server:
             self._server.shutdown()
