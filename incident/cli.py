@@ -4,8 +4,6 @@ function, and prints. Every IncidentError becomes one line on stderr and its exi
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import json
 import os
 import subprocess
@@ -327,13 +325,9 @@ def list_orders(
     if as_json:
         _print_json(records)
     elif as_csv:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
         columns = list(records[0]) if records else ["order_id", "bucket"]
-        writer.writerow(columns)
-        for record in records:
-            writer.writerow([neutralise("" if record[c] is None else str(record[c])) for c in columns])
-        sys.stdout.write(buffer.getvalue())
+        sys.stdout.write(store_mod.csv_text(columns, ([neutralise("" if r[c] is None else str(r[c])) for c in columns]
+                                                      for r in records)))
     else:
         _table(f"{len(records)} affected order lines", [
             "order", "item code", "sku", "status", "channel", "units", "list", "paid", "loss", "bucket", "why"],

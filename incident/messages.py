@@ -408,8 +408,8 @@ class _Smtp:
 class _Outbox:
     """.eml files and outbox.csv, for sellers who send through another tool."""
 
-    def __init__(self, store: Store, sender: str):
-        self.store, self.folder, self.sender = store, store.folder / "outbox", sender
+    def __init__(self, store: Store, sender: str, emails: dict[str, str]):
+        self.store, self.folder, self.sender, self.emails = store, store.folder / "outbox", sender, emails
 
     def send(self, row: Any, recipient: str) -> None:
         from incident.store import write_private
@@ -417,19 +417,12 @@ class _Outbox:
         write_private(self.folder / f"{row['order_id']}.eml", _email(row, self.sender, recipient))
 
     def close(self) -> None:
-        import csv
-        import io
+        from incident.store import csv_text, write_private
 
-        from incident.store import write_private
-
-        emails = {line.order_id: line.buyer_email for line in self.store.lines()}
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(["order_id", "to", "subject", "file"])
-        for row in self.store.conn.execute("SELECT * FROM notices WHERE via = 'outbox' AND state = 'sent' ORDER BY order_id"):
-            writer.writerow([row["order_id"], emails.get(row["order_id"]) or "", row["subject"], f"{row['order_id']}.eml"])
-        if (self.folder).exists():
-            write_private(self.folder / "outbox.csv", buffer.getvalue().encode("utf-8"))
+        sent = self.store.conn.execute("SELECT * FROM notices WHERE via = 'outbox' AND state = 'sent' ORDER BY order_id")
+        rows = ([r["order_id"], self.emails.get(r["order_id"]) or "", r["subject"], f"{r['order_id']}.eml"] for r in sent)
+        if self.folder.exists():
+            write_private(self.folder / "outbox.csv", csv_text(["order_id", "to", "subject", "file"], rows).encode("utf-8"))
 
 
 def send_notices(store: Store, who: str, via: str, *, connection=None, smtp: SmtpSettings | None = None,
@@ -453,7 +446,7 @@ def send_notices(store: Store, who: str, via: str, *, connection=None, smtp: Smt
     result.blocked = store.conn.execute("SELECT count(*) FROM notices WHERE state = 'blocked'").fetchone()[0]
     if test_to:
         rows = rows[:1] if rows else []
-    sender = _open_sender(store, via, connection, smtp)
+    sender = _open_sender(store, via, connection, smtp, emails)
     try:
         for row in rows:
             if row["state"] == "sending":
@@ -504,13 +497,14 @@ def connect_smtp(settings: SmtpSettings) -> _Smtp:
                          f"{type(exc).__name__}; check INCIDENT_SMTP_HOST/PORT/TLS") from None
 
 
-def _open_sender(store: Store, via: str, connection, smtp: SmtpSettings | None):
+def _open_sender(store: Store, via: str, connection, smtp: SmtpSettings | None, emails: dict[str, str]):
     if via == "smtp":
         return connect_smtp(smtp or smtp_settings())
     if via == "outbox":
         import os
 
-        return _Outbox(store, smtp.sender if smtp else os.environ.get("INCIDENT_SMTP_FROM", "seller@example.invalid"))
+        return _Outbox(store, smtp.sender if smtp else os.environ.get("INCIDENT_SMTP_FROM", "seller@example.invalid"),
+                       emails)
     if connection is None:
         raise UsageError("--via spapi needs SP-API credentials (`incident doctor`)")
     return None

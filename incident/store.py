@@ -14,7 +14,7 @@ import os
 import re
 import secrets
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -105,6 +105,18 @@ def actor(by: str | None = None) -> str:
         return getpass.getuser()
     except (OSError, KeyError):  # no login name in some containers
         return "unknown"
+
+
+def csv_text(header: list[str], rows: Iterable[Iterable[Any]]) -> str:
+    """Comma-separated, one header row, LF line ends."""
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue()
 
 
 def write_private(path: Path, data: bytes) -> str:

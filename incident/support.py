@@ -3,14 +3,12 @@ short urgent note for an account manager, each with a CSV of the order ids to at
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 
 from incident import marketplaces
 from incident.messages import Templates
 from incident.scope import CANCELLABLE, CANCELLED, FBA, counts, sort_store
-from incident.store import Store, write_private
+from incident.store import Store, csv_text, write_private
 from incident.timeutil import local_and_utc
 
 
@@ -48,14 +46,10 @@ def write_request(store: Store, kind: str, templates: Templates | None = None,
     subject, body = (templates or Templates()).render(f"support/{kind}", locale, values)
     text = f"Subject: {subject}\n\n{body}"
     ids = values["fba_orders"] if kind != "annotation" else values["cancelled_orders"]
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["order-id"])
-    writer.writerows([i] for i in ids)
     folder = store.exports_dir
     text_path, csv_path = folder / f"support-{kind}.txt", folder / f"support-{kind}-orders.csv"
     write_private(text_path, text.encode("utf-8"))
-    write_private(csv_path, buffer.getvalue().encode("utf-8"))
+    write_private(csv_path, csv_text(["order-id"], ([i] for i in ids)).encode("utf-8"))
     return text_path, csv_path
 
 
