@@ -13,6 +13,7 @@ where it stopped, never losing or repeating a saved page.
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, timedelta
@@ -296,7 +297,7 @@ class LivePull:
     def _run_search(self, result: LiveResult, pull_id: int, cursor: str | None, probe: Any) -> None:
         created_before = result.plan.created_before
         response = probe
-        recent: list = []
+        recent: deque = deque(maxlen=5)  # the last pages, to judge the window's density by
         while True:
             if response is None:
                 response = self._search(cursor, created_before)
@@ -307,7 +308,7 @@ class LivePull:
             if cursor is None:
                 return
             recent.append((page, lines))
-            if self.adaptive and self._report_is_cheaper(recent[-5:], created_before):
+            if self.adaptive and self._report_is_cheaper(recent, created_before):
                 since = page[-1]["createdTime"]
                 result.plan.notes.append(f"switched to the All Orders report after {result.pages} pages: "
                                          "paging the rest of this busy window would take longer")
@@ -315,7 +316,7 @@ class LivePull:
                 return self._run_report(result, pull_id, None, since=iso_utc(parse_iso(since)))
             response = None
 
-    def _report_is_cheaper(self, recent: list, created_before: str) -> bool:
+    def _report_is_cheaper(self, recent: deque, created_before: str) -> bool:
         """Once the searchOrders burst is spent, extrapolate the last pages' order density over
         the rest of the window and compare both ways' remaining time."""
         bucket = self.conn._buckets.get("searchOrders")
