@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from incident import marketplaces
-from incident.messages import Templates
+from incident.messages import Templates, summary
 from incident.scope import CANCELLABLE, CANCELLED, FBA, counts, sort_store
 from incident.store import Store, csv_text, write_private
 from incident.timeutil import local_and_utc
@@ -20,14 +20,14 @@ def context(store: Store, seller_name: str = "") -> dict:
     ours = sorted({k[0] for k, (state, _) in requests.items() if state == "accepted"})
     exported = bool(store.exports())
     cancelled = ours or (sorted({d.line.order_id for d in decisions if d.bucket == CANCELLABLE}) if exported else [])
-    told, due = store.conn.execute("SELECT count(*) FILTER (WHERE state = 'sent'), count(*) FROM notices").fetchone()
+    told = summary(store)
     promotions = sorted({p for d in decisions for p in (d.line.promotion_ids or "").split()})
     return {"marketplace": incident.marketplace or "marketplace not known yet", "skus": ", ".join(incident.skus),
             "window_start": local_and_utc(incident.window_start, tz), "window_end": local_and_utc(incident.window_end, tz),
             "promotion_ids": ", ".join(promotions) or "see Seller Central", "affected_orders": counts(decisions)["affected_orders"],
             "fba_orders": sorted({d.line.order_id for d in decisions if d.bucket == FBA}),
             "cancelled_orders": cancelled, "cancellable": counts(decisions)[CANCELLABLE],
-            "already_cancelled": counts(decisions)[CANCELLED], "buyers_told": told, "buyers_due": due,
+            "already_cancelled": counts(decisions)[CANCELLED], "buyers_told": told["sent"], "buyers_due": told["total"],
             "reason": (store.exports()[-1]["reason"] if exported else "PricingError"),
             "seller_name": seller_name or incident.opened_by}
 
