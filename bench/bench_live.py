@@ -21,11 +21,13 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from incident import cancellation, live, runbook, spapi, store
-from incident.ratelimits import VirtualClock
+from incident import cancellation
+from incident.amazon import live, spapi
+from incident.amazon.ratelimits import VirtualClock
+from incident.sandbox.scenario import Scenario
 from incident.sandbox.server import Simulator
-from incident.scenario import Scenario
 from incident.timeutil import parse_iso
+from incident.workspace import runbook, store
 
 START, END = "2026-11-20T14:02:00-08:00", "2026-11-20T16:02:00-08:00"
 

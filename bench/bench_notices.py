@@ -26,10 +26,12 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from incident import cancellation, messages, orders, runbook, spapi, store
+from incident import cancellation, notices, orders
+from incident.amazon import spapi
+from incident.sandbox.scenario import cancellable_reports
 from incident.sandbox.server import Simulator
-from incident.scenario import cancellable_reports
 from incident.timeutil import parse_iso
+from incident.workspace import runbook, store
 
 START, END = "2026-11-20T14:00:00-08:00", "2026-11-20T16:00:00-08:00"
 
@@ -51,9 +53,9 @@ def bench_render(count: int) -> dict:
         opened, _ = incident(count, Path(tmp))
         with opened:
             started = time.perf_counter()
-            result = messages.render_notices(opened, "bench")
+            result = notices.render_notices(opened, "bench")
             seconds = time.perf_counter() - started
-            blocked = len(messages.blocked(opened))
+            blocked = len(notices.blocked(opened))
     return {"notices": result.rendered, "blocked": blocked, "seconds": round(seconds, 2),
             "per_second": round(result.rendered / seconds)}
 
@@ -69,10 +71,10 @@ def bench_send(count: int, rate: float | None) -> dict:
         os.environ.update(simulator.environment())
         limit = simulator.plans["createUnexpectedProblem"]
         with opened:
-            messages.render_notices(opened, "bench")
+            notices.render_notices(opened, "bench")
             connection = spapi.Connection(spapi.load_settings("US"))
             started = time.perf_counter()
-            result = messages.send_notices(opened, "bench", "spapi", connection=connection)
+            result = notices.send_notices(opened, "bench", "spapi", connection=connection)
             seconds = time.perf_counter() - started
         throttled = sum(simulator.throttled.values())
         simulator.stop()

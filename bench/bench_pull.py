@@ -26,7 +26,7 @@ WINDOW = ("2026-11-20T14:02:00-08:00", "2026-11-20T14:30:00-08:00")
 
 
 def generate(lines: int) -> tuple[Path, Path]:
-    from incident.scenario import ALL_ORDERS_COLUMNS, UNSHIPPED_COLUMNS, Scenario, write_report
+    from incident.sandbox.scenario import ALL_ORDERS_COLUMNS, UNSHIPPED_COLUMNS, Scenario, write_report
 
     all_path, unshipped_path = DATA / f"all-orders-{lines}.txt", DATA / f"unshipped-{lines}.txt"
     if all_path.exists() and unshipped_path.exists():

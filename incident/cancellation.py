@@ -11,11 +11,12 @@ import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from incident.amazon.cells import ITEM_CODE, ORDER_ID
 from incident.errors import StateError, UsageError
-from incident.reports import ITEM_CODE, ORDER_ID
 from incident.scope import BUCKETS, CANCELLABLE, Decision, sort_store
-from incident.store import Store, write_private
 from incident.timeutil import now_utc
+from incident.workspace.files import write_private
+from incident.workspace.store import Store
 
 EXPORT_COMMAND = "cancel-export"
 TEMPLATE_ROW = ["TemplateType=OrderCancellation", "Version=1.0/1.0.3",

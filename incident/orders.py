@@ -13,9 +13,9 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from incident import marketplaces
-from incident.reports import Report, ReportLine, read_report
-from incident.store import OrderLine, Store
+from incident.amazon import marketplaces
+from incident.amazon.reports import Report, ReportLine, read_report
+from incident.workspace.store import OrderLine, Store
 
 PULL_COMMAND = "pull"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from incident.store import Incident, OrderLine
+from incident.workspace.store import Incident, OrderLine
 
 CANCELLABLE = "cancellable_mfn"
 FBA = "fba_support"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from incident.scenario import ALL_ORDERS_COLUMNS, UNSHIPPED_COLUMNS, from_spec, write_report
+from incident.sandbox.scenario import ALL_ORDERS_COLUMNS, UNSHIPPED_COLUMNS, from_spec, write_report
 
 HERE = Path(__file__).resolve().parent
 

@@ -16,11 +16,13 @@ from pathlib import Path
 import pytest
 from conftest import SAMPLES, free_port, use_simulator
 
-from incident import feeds, live, scope, spapi, store
-from incident.ratelimits import VirtualClock
+from incident import scope
+from incident.amazon import feeds, live, spapi
+from incident.amazon.ratelimits import VirtualClock
 from incident.sandbox import seeded
+from incident.sandbox.scenario import from_spec
 from incident.sandbox.server import Simulator
-from incident.scenario import from_spec
+from incident.workspace import store
 
 SPEC = json.loads((SAMPLES / "us" / "scope.json").read_text())
 EXPECTED = {"affected_orders": 260, "affected_units": 309, "cancellable_mfn": 107, "fba_support": 80,
@@ -260,7 +262,7 @@ def test_demo_live(cli, tmp_path):
 def test_marketplace_ids_match_the_library():
     from sp_api.base import Marketplaces
 
-    from incident.marketplaces import BY_CODE
+    from incident.amazon.marketplaces import BY_CODE
 
     for code, market in BY_CODE.items():
         assert Marketplaces[code].marketplace_id == market.marketplace_id, code
@@ -294,7 +296,7 @@ def test_plan_only_prints_the_plan_and_pulls_nothing(sim, incident_store, cli):
 def test_a_drill_unfolds_orders_arrive_pending_ones_ripen_and_stop_sales_stops_mfn_orders(cli, home, monkeypatch):
     from datetime import timedelta
 
-    from incident import listings
+    from incident.amazon import listings
     from incident.sandbox import drill
     from incident.timeutil import parse_iso
 

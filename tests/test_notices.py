@@ -9,7 +9,7 @@ import sqlite3
 import pytest
 from conftest import ASSETS, SAMPLES
 
-from incident.messages import check
+from incident.notices import check
 
 GOLDEN = ASSETS / "golden"
 

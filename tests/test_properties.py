@@ -9,8 +9,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from incident.reports import read_report
-from incident.scenario import ALL_ORDERS_COLUMNS, UNSHIPPED_COLUMNS, write_report
+from incident.amazon.reports import read_report
+from incident.sandbox.scenario import ALL_ORDERS_COLUMNS, UNSHIPPED_COLUMNS, write_report
 
 NAMES = {
     "utf-8": ["Café Crème Mug", "ソニック ヘッドホン", "Plain Cable"],

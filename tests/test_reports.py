@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from conftest import ASSETS, SAMPLES, WINDOW
 
-from incident.reports import ALL_ORDERS, LEGACY, UNSHIPPED, read_report
-from incident.scenario import LEGACY_COLUMNS, write_report
+from incident.amazon.reports import ALL_ORDERS, LEGACY, UNSHIPPED, read_report
+from incident.sandbox.scenario import LEGACY_COLUMNS, write_report
 
 SMALL_ALL = ASSETS / "all-orders-small.txt"
 SMALL_UNSHIPPED = ASSETS / "unshipped-small.txt"

@@ -20,7 +20,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from conftest import SAMPLES, free_port, use_simulator
 
-from incident.scenario import cancellable_reports
+from incident.sandbox.scenario import cancellable_reports
 
 SENDER = "care@sonic-audio.example"
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")  # aiosmtpd on implicit TLS
@@ -260,7 +260,7 @@ def sample_incident(cli, *extra):
 
 
 def test_spapi_sends_in_each_buyers_language_through_buyer_seller_messaging(cli, simulator):
-    from incident.sandbox.server import buyer_locale
+    from incident.sandbox.operations import buyer_locale
 
     sample_incident(cli, "--live")
     out = cli("notify", "send", "--via", "spapi").stdout
@@ -278,7 +278,7 @@ def test_spapi_sends_in_each_buyers_language_through_buyer_seller_messaging(cli,
 
 
 def test_spapi_holds_back_a_notice_in_another_language_than_the_buyers(cli, simulator):
-    from incident.sandbox.server import buyer_locale
+    from incident.sandbox.operations import buyer_locale
 
     sample_incident(cli)  # rendered in the marketplace's language, without asking Amazon
     spanish = {o for o, order in simulator.orders.items() if buyer_locale(order) == "es-US"}

@@ -10,7 +10,7 @@ from incident.sandbox.server import Fault, Simulator
 
 def seeded(sample: str = "us", **options) -> Simulator:
     """A simulator holding the same orders as samples/<sample>/."""
-    from incident.scenario import from_spec
+    from incident.sandbox.scenario import from_spec
 
     path = data_dir("samples") / sample / "scope.json"
     if not path.exists():
@@ -27,8 +27,8 @@ def drill(marketplace: str = "US", orders: int = 400, starts_in: float = 2.0, la
     Unshipped `pending_minutes` after purchase. Returns the simulator and the drill's scope."""
     from datetime import UTC, datetime, timedelta
 
-    from incident.ratelimits import RealClock
-    from incident.scenario import Scenario
+    from incident.amazon.ratelimits import RealClock
+    from incident.sandbox.scenario import Scenario
 
     clock = clock or RealClock()
     now = datetime.fromtimestamp(clock.now(), UTC).replace(microsecond=0)

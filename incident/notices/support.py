@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from incident import marketplaces
-from incident.messages import Templates, summary
+from incident.amazon import marketplaces
+from incident.notices import Templates, summary
 from incident.scope import CANCELLABLE, CANCELLED, FBA, counts, sort_store
-from incident.store import Store, csv_text, write_private
 from incident.timeutil import local_and_utc
+from incident.workspace.files import csv_text, write_private
+from incident.workspace.store import Store
 
 
 def context(store: Store, seller_name: str = "") -> dict:

@@ -12,13 +12,12 @@ import codecs
 import gzip
 import io
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from incident.amazon.cells import CONVERTERS, text_or_none
 from incident.errors import InputFileError, UsageError
-from incident.timeutil import iso_utc, parse_iso
 
 ALL_ORDERS = "all_orders"
 UNSHIPPED = "unshipped"
@@ -65,9 +64,6 @@ ENCODINGS = {"utf-8": "utf-8", "utf8": "utf-8", "utf-8-sig": "utf-8-sig", "cp125
              "windows-1252": "cp1252", "latin-1": "latin-1", "iso-8859-1": "latin-1",
              "cp932": "cp932", "windows-31j": "cp932", "shift_jis": "cp932", "sjis": "cp932"}
 
-ORDER_ID = re.compile(r"\d{3}-\d{7}-\d{7}")
-ITEM_CODE = re.compile(r"\d{14}")
-_SCIENTIFIC = re.compile(r"[0-9.]+[eE][+-]?\d+")
 _JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
 _SAMPLE_BYTES = 1 << 20
 
@@ -359,76 +355,7 @@ def _detect_encoding_whole(path: Path, compressed: bool) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# validating and converting the kept rows
-
-
-def _money(text: str) -> Decimal | None:
-    text = text.strip()
-    if not text:
-        return None
-    if "," in text and "." not in text:
-        text = text.replace(",", ".")
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise ValueError("is not an amount") from None
-    if not value.is_finite():
-        raise ValueError("is not an amount")
-    return value
-
-
-def _quantity(text: str) -> int | None:
-    text = text.strip()
-    if not text:
-        return None
-    if not text.isdigit():
-        raise ValueError("is not a whole number of units")
-    return int(text)
-
-
-def _date(text: str) -> str | None:
-    text = text.strip()
-    if not text:
-        return None
-    try:
-        return iso_utc(parse_iso(text))
-    except ValueError:
-        raise ValueError("is not an ISO-8601 time with an offset (like "
-                         "2026-11-20T14:05:00-08:00)") from None
-
-
-def _order_id(text: str) -> str:
-    text = text.strip()
-    if not ORDER_ID.fullmatch(text):
-        raise ValueError("is not an Amazon order id (NNN-NNNNNNN-NNNNNNN)")
-    return text
-
-
-def _item_code(text: str) -> str | None:
-    text = text.strip()
-    if not text:
-        return None
-    if ITEM_CODE.fullmatch(text):
-        return text
-    if _SCIENTIFIC.fullmatch(text) or text.endswith(".0"):
-        raise ValueError("was turned into a number by a spreadsheet (like 4.4433E+13), so the "
-                         "real 14-digit item codes are lost")
-    if text.isdigit() and len(text) < 14:
-        raise ValueError(f"has {len(text)} digits where item codes have 14: a spreadsheet "
-                         "probably dropped its leading zeros")
-    raise ValueError("is not a 14-digit order item code")
-
-
-def _text(text: str) -> str | None:
-    text = text.strip()
-    return text or None
-
-
-CONVERTERS: dict[str, Callable[[str], object]] = {
-    "order_id": _order_id, "order_item_id": _item_code, "purchase_date": _date,
-    "last_updated": _date, "quantity": _quantity, "quantity_shipped": _quantity,
-    "quantity_to_ship": _quantity, "item_price": _money, "item_promotion_discount": _money,
-}
+# converting the kept rows
 
 
 def _to_lines(report: Report, header: list[str], mapping: dict[str, str],
@@ -441,7 +368,7 @@ def _to_lines(report: Report, header: list[str], mapping: dict[str, str],
         for column, name in mapping.items():
             raw = row[column]
             try:
-                value = CONVERTERS.get(name, _text)(raw)
+                value = CONVERTERS.get(name, text_or_none)(raw)
             except ValueError as exc:
                 raise _cell_error(report, header, column, raw.strip(), str(exc)) from None
             if value is None and column in required and column != "item-price":

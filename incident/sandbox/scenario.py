@@ -11,7 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from incident.marketplaces import BY_CODE, Marketplace
+from incident.amazon.marketplaces import BY_CODE, Marketplace
 
 ALL_ORDERS_COLUMNS = [
     "amazon-order-id", "merchant-order-id", "purchase-date", "last-updated-date", "order-status",

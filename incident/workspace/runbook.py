@@ -11,8 +11,8 @@ from typing import Any
 
 from incident.errors import InputFileError, StateError, UsageError
 from incident.resources import data_dir
-from incident.store import Incident, Store
 from incident.timeutil import iso_utc, now_utc
+from incident.workspace.store import Incident, Store
 
 DEFAULT_RUNBOOK = "promo-stacking"
 _STEP_KEYS = {"id", "title", "why", "who", "required", "manual", "command", "ticks_on", "then"}

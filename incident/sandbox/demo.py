@@ -10,9 +10,11 @@ from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
-from incident import cancellation, messages, orders, runbook, store, support
+from incident import cancellation, notices, orders
+from incident.notices import support
 from incident.resources import data_dir
 from incident.timeutil import parse_iso
+from incident.workspace import runbook, store
 
 DEMO_ACTOR = "demo"
 
@@ -43,10 +45,10 @@ def run(home: Path | None = None) -> Iterator[tuple[Path, str, list[str]]]:
             text, ids = support.write_request(incident_store, "fba-request")
             support.mark_sent(incident_store, "fba-request", "fba-request", DEMO_ACTOR)
             notes.append(f"$ incident support fba-request --sent  -> {text} (+ {ids.name})")
-            rendered = messages.render_notices(incident_store, DEMO_ACTOR, seller_name="Sonic Audio")
+            rendered = notices.render_notices(incident_store, DEMO_ACTOR, seller_name="Sonic Audio")
             notes.append(f"$ incident notify render --seller-name 'Sonic Audio'  -> {rendered.rendered} notices "
-                         f"in the buyers' language, {len(messages.blocked(incident_store))} blocked by the rules")
-            sent = messages.send_notices(incident_store, DEMO_ACTOR, "outbox")
+                         f"in the buyers' language, {len(notices.blocked(incident_store))} blocked by the rules")
+            sent = notices.send_notices(incident_store, DEMO_ACTOR, "outbox")
             notes.append(f"$ incident notify send --via outbox  -> sent {sent.sent} of {sent.total} into "
                          f"{incident_store.folder / 'outbox'} ({sent.failed} without an e-mail address: "
                          "FBA buyers are reached with --via spapi)")
@@ -59,7 +61,7 @@ def run_live(home: Path | None = None) -> Iterator[tuple[Path, str, list[str]]]:
     """The same incident, pulled and cancelled through the local SP-API simulator."""
     import os
 
-    from incident import feeds, listings, live, spapi
+    from incident.amazon import feeds, listings, live, spapi
     from incident.sandbox import seeded
 
     root = Path(home) if home else Path(tempfile.mkdtemp(prefix="incident-demo-live-"))

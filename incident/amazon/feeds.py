@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from incident.amazon.spapi import ApiError, Connection
 from incident.cancellation import build_rows, check_reason, render_txt
 from incident.errors import StateError
 from incident.scope import sort_store
-from incident.spapi import ApiError, Connection
-from incident.store import Store
 from incident.timeutil import iso_utc, now_utc
+from incident.workspace.store import Store
 
 FEED_TYPE = "POST_FLAT_FILE_ORDER_ACKNOWLEDGEMENT_DATA"
 CONTENT_TYPE = "text/tab-separated-values; charset=UTF-8"

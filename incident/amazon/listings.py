@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from incident.amazon.spapi import Connection
 from incident.errors import UsageError
-from incident.spapi import Connection
-from incident.store import Store
 from incident.timeutil import iso_utc, now_utc
+from incident.workspace.store import Store
 
 STOP_COMMAND = "stop-sales"
 MANUAL_STEPS = [

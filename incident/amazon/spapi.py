@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from incident import marketplaces
+from incident.amazon import marketplaces
+from incident.amazon.ratelimits import DEFAULT_PLANS, RealClock, TokenBucket
 from incident.errors import IncidentError, UsageError
-from incident.ratelimits import DEFAULT_PLANS, RealClock, TokenBucket
 
 DEFAULT_LWA = "https://api.amazon.com/auth/o2/token"
 REGION_ENDPOINTS = {"NA": "https://sellingpartnerapi-na.amazon.com",

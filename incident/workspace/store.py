@@ -8,13 +8,12 @@ transaction, so the event log is the audit trail of everything that happened.
 from __future__ import annotations
 
 import getpass
-import hashlib
 import json
 import os
 import re
 import secrets
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -105,36 +104,6 @@ def actor(by: str | None = None) -> str:
         return getpass.getuser()
     except (OSError, KeyError):  # no login name in some containers
         return "unknown"
-
-
-def csv_text(header: list[str], rows: Iterable[Iterable[Any]]) -> str:
-    """Comma-separated, one header row, LF line ends."""
-    import csv
-    import io
-
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return buffer.getvalue()
-
-
-def write_private(path: Path, data: bytes) -> str:
-    """Write atomically (temp file in the same folder, then rename) with mode 0600. Returns the
-    sha256 of what was written."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    return hashlib.sha256(data).hexdigest()
 
 
 @dataclass(frozen=True)

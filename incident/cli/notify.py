@@ -1,0 +1,159 @@
+"""The apology notices to the buyers: render, check, send, list."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from incident.cli import (
+    ByOpt,
+    Group,
+    IncidentOpt,
+    JsonOpt,
+    app,
+    connection,
+    err,
+    open_store,
+    print_json,
+    progress,
+    table,
+)
+from incident.errors import EXIT_PARTIAL
+from incident.workspace import store as store_mod
+
+notify_app = typer.Typer(cls=Group, no_args_is_help=True, help="Apology notices to the affected buyers.")
+app.add_typer(notify_app, name="notify")
+
+
+@notify_app.command("render")
+def notify_render(
+    templates: Annotated[Path | None, typer.Option("--templates", help="A folder of your own templates (notice/<locale>.txt.j2) over the bundled ones.")] = None,
+    seller_name: Annotated[str, typer.Option("--seller-name", help="How the notice is signed.")] = "Customer Service",
+    live: Annotated[bool, typer.Option("--live", help="Ask Amazon each buyer's language (Messaging GetAttributes, 1 order/s); else the marketplace's.")] = False,
+    incident: IncidentOpt = None,
+    by: ByOpt = None,
+) -> None:
+    """Render one apology notice per affected order, in the buyer's language, and check it.
+
+    Example: incident notify render --live --seller-name "Sonic Audio"
+    """
+    from incident import notices
+
+    with open_store(incident) as store:
+        api = connection(store) if live else None
+        with progress("asking buyer languages", "order", "done") if live else contextlib.nullcontext() as update:
+            result = notices.render_notices(store, store_mod.actor(by), notices.Templates(templates), seller_name,
+                                             connection=api,
+                                             progress=(lambda done, total: update(done, total, done)) if live else None)
+        problems = notices.blocked(store)
+    print(f"{result.rendered} notices rendered, {result.unchanged} unchanged, {result.already_sent} already sent")
+    for bucket, count in result.waiting.items():
+        step = "export or submit the cancellations" if bucket == "cancellable_mfn" else "make the FBA request (step fba-request)"
+        print(f"waiting: {count} lines in {bucket} get a notice once you {step}")
+    if result.unreachable:
+        print(f"no buyer e-mail for {len(result.unreachable)} orders (send through the API, or pull the "
+              f"Unshipped Orders report): {', '.join(result.unreachable[:10])}{' ...' if len(result.unreachable) > 10 else ''}")
+    _print_blocked(problems)
+
+
+def _print_blocked(problems) -> None:
+    for order_id, lines in problems:
+        for line in lines:
+            err.print(f"blocked: {order_id}: {line}", markup=False, soft_wrap=True)
+    if problems:
+        err.print(f"{len(problems)} notices are blocked: fix the template, or `incident notify check --force "
+                   "--reason TEXT`", markup=False, soft_wrap=True)
+
+
+@notify_app.command("check")
+def notify_check(
+    force: Annotated[bool, typer.Option("--force", help="Let blocked notices be sent anyway (needs --reason).")] = False,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why the rules do not apply; logged.")] = None,
+    incident: IncidentOpt = None,
+    by: ByOpt = None,
+) -> None:
+    """Check the rendered notices against Amazon's messaging rules; exit 6 when any is blocked.
+
+    Example: incident notify check
+    """
+    from incident import notices
+
+    with open_store(incident) as store:
+        if force:
+            count = notices.force(store, store_mod.actor(by), reason or "")
+            print(f"{count} blocked notices released: {reason}")
+            return
+        problems = notices.blocked(store)
+        total = store.conn.execute("SELECT count(*) FROM notices").fetchone()[0]
+    print(f"{total - len(problems)} of {total} notices pass Amazon's messaging rules")
+    _print_blocked(problems)
+    if problems:
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+@notify_app.command("send")
+def notify_send(
+    via: Annotated[str, typer.Option("--via", help="spapi (Buyer-Seller Messaging), smtp, or outbox (.eml files + CSV).")],
+    limit: Annotated[int | None, typer.Option("--limit", help="Send at most N notices this run.")] = None,
+    test_to: Annotated[str | None, typer.Option("--test-to", help="Send one notice to this address first, nothing to buyers.")] = None,
+    incident: IncidentOpt = None,
+    by: ByOpt = None,
+) -> None:
+    """Send every rendered notice exactly once; a rerun sends nothing new.
+
+    Example: incident notify send --via smtp
+    """
+    from incident import notices
+
+    with open_store(incident) as store:
+        api = connection(store) if via == "spapi" else None
+        with progress("sending", "notice", "done") as update:
+            result = notices.send_notices(store, store_mod.actor(by), via, connection=api, limit=limit,
+                                           test_to=test_to, progress=lambda done, total: update(done, total, done))
+    if result.unrendered:
+        err.print(f"warning: {result.unrendered} orders are due a notice not rendered yet: run `incident notify "
+                   "render`, then send again", markup=False, soft_wrap=True)
+    if result.blocked:
+        err.print(f"warning: {result.blocked} notices are blocked by Amazon's messaging rules and were not sent: "
+                   "`incident notify check` says why", markup=False, soft_wrap=True)
+    if test_to:
+        print(f"test notice sent to {test_to}; nothing went to buyers")
+        return
+    print(f"sent {result.sent} of {result.total}, {result.failed} failed"
+          + (f", {result.not_offered} not offered by Amazon" if result.not_offered else "")
+          + (f", {result.other_language} held back for the buyer's language" if result.other_language else "")
+          + (f" ({result.resumed} resumed after an interruption)" if result.resumed else ""))
+    for error in result.errors[:20]:
+        err.print(f"failed: {error}", markup=False, soft_wrap=True)
+    if result.other_language:
+        err.print(f"{result.other_language} buyers read another language (Amazon says so): their notices are held "
+                   "back; `incident notify render` rewrites them in the buyer's language, then send again",
+                   markup=False, soft_wrap=True)
+    if result.stopped:
+        err.print(f"stopped early, the server went away ({result.stopped}); nothing was sent twice: run the same "
+                   "command again to go on", markup=False, soft_wrap=True)
+    if result.failed:
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+@notify_app.command("list")
+def notify_list(incident: IncidentOpt = None, as_json: JsonOpt = False) -> None:
+    """Each notice: order, language, state, how and when it was sent.
+
+    Example: incident notify list --json
+    """
+    from incident import notices
+
+    with open_store(incident) as store:
+        rows = notices.listing(store)
+    if as_json:
+        print_json(rows)
+        return
+    table(f"{len(rows)} notices", ["order", "language", "state", "via", "sent (UTC)", "tries", "note"],
+           [[r["order_id"], r["locale"], r["state"], r["via"] or "", r["sent_at"] or "", str(r["attempts"]),
+             r["error"] or (f"forced: {r['forced_reason']}" if r["forced_reason"] else "")
+             or "; ".join(r["problems"])] for r in rows])
+

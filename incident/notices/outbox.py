@@ -1,0 +1,27 @@
+"""The outbox: one .eml file per notice and outbox.csv, for sellers who send through another
+tool."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from incident.notices.mail import email_message
+from incident.workspace.files import csv_text, write_private
+from incident.workspace.store import Store
+
+
+class OutboxSender:
+    needs_address = True
+
+    def __init__(self, store: Store, sender: str, emails: dict[str, str]):
+        self.store, self.folder, self.sender, self.emails = store, store.folder / "outbox", sender, emails
+
+    def send(self, notice: Any, recipient: str) -> tuple[str, None]:
+        write_private(self.folder / f"{notice['order_id']}.eml", email_message(notice, self.sender, recipient))
+        return "sent", None
+
+    def close(self) -> None:
+        sent = self.store.conn.execute("SELECT * FROM notices WHERE via = 'outbox' AND state = 'sent' ORDER BY order_id")
+        rows = ([r["order_id"], self.emails.get(r["order_id"]) or "", r["subject"], f"{r['order_id']}.eml"] for r in sent)
+        if self.folder.exists():
+            write_private(self.folder / "outbox.csv", csv_text(["order_id", "to", "subject", "file"], rows).encode("utf-8"))
