@@ -13,6 +13,7 @@ import os
 import re
 import secrets
 import sqlite3
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,10 +23,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from incident.errors import NoIncidentError, StateError, UsageError
+from incident.errors import NoIncidentError, UsageError
 from incident.timeutil import iso_utc, now_utc, parse_iso
 
-SCHEMA_VERSION = 2
 DB_NAME = "incident.db"
 
 LINE_FIELDS = [
@@ -92,6 +92,33 @@ CREATE TRIGGER events_append_only_delete BEFORE DELETE ON events
 BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
 """
 
+
+def _reference() -> sqlite3.Connection:
+    reference = sqlite3.connect(":memory:")
+    reference.row_factory = sqlite3.Row
+    reference.executescript(_SCHEMA)
+    return reference
+
+
+def _schema_objects() -> list[tuple[str, str, str, str]]:
+    """(kind, name, table, sql) of every object in _SCHEMA: tables first, then what is on them."""
+    rows = _reference().execute("SELECT type, name, tbl_name, sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' "
+                                "ORDER BY type != 'table', rowid").fetchall()
+    return [tuple(row) for row in rows]
+
+
+def _schema_columns(table: str) -> list[sqlite3.Row]:
+    return _reference().execute(f"PRAGMA table_info({table})").fetchall()
+
+
+def _column_sql(column: sqlite3.Row) -> str:
+    """A column as ALTER TABLE ADD COLUMN takes it (NOT NULL only with a default)."""
+    default = column["dflt_value"]
+    return (f"{column['name']} {column['type']}" + (f" DEFAULT {default}" if default is not None else "")
+            + (" NOT NULL" if column["notnull"] and default is not None else ""))
+
+
+SCHEMA_FINGERPRINT = zlib.crc32(_SCHEMA.encode()) & 0x7FFFFFFF
 
 def home() -> Path:
     return Path(os.environ.get("INCIDENT_HOME") or "incidents")
@@ -192,17 +219,28 @@ class Store:
         self.close()
 
     def _migrate(self) -> None:
-        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise StateError(f"{self.db_path} was written by a newer version of incident "
-                             f"(schema {version}); upgrade incident to open it")
-        if version == 0:
-            self.conn.executescript("BEGIN;" + _SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION};"
-                                    "COMMIT;")
-        elif version == 1:  # 2: the buyer's locale (GetAttributes); what to do after a step's command
-            self.conn.executescript("BEGIN; ALTER TABLE notices ADD COLUMN buyer_locale TEXT;"
-                                    "ALTER TABLE steps ADD COLUMN follow_up TEXT;"
-                                    "PRAGMA user_version = 2; COMMIT;")
+        """Bring the database up to _SCHEMA. Every table, column, index and trigger it lacks is
+        added, so a new column or table needs no hand-written step and an incident opened by an
+        older version opens as it is. `user_version` keeps the schema's fingerprint: unchanged
+        databases skip the comparison."""
+        if self.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_FINGERPRINT:
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            have = {row["name"]: row["type"] for row in self.conn.execute("SELECT name, type FROM sqlite_master")}
+            for kind, name, table, sql in _schema_objects():
+                if name not in have:
+                    self.conn.execute(sql)
+                elif kind == "table":
+                    present = {row["name"] for row in self.conn.execute(f"PRAGMA table_info({name})")}
+                    for column in _schema_columns(name):
+                        if column["name"] not in present:
+                            self.conn.execute(f"ALTER TABLE {name} ADD COLUMN {_column_sql(column)}")
+            self.conn.execute(f"PRAGMA user_version = {SCHEMA_FINGERPRINT}")
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
 
     # -- the one way to change anything ------------------------------------------------------
 
