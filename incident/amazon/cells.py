@@ -82,4 +82,6 @@ CONVERTERS: dict[str, Callable[[str], object]] = {
     "order_id": _order_id, "order_item_id": _item_code, "purchase_date": _date,
     "last_updated": _date, "quantity": _quantity, "quantity_shipped": _quantity,
     "quantity_to_ship": _quantity, "item_price": _money, "item_promotion_discount": _money,
+    "item_tax": _money, "shipping_price": _money, "shipping_tax": _money, "gift_wrap_price": _money,
+    "gift_wrap_tax": _money, "ship_promotion_discount": _money,
 }

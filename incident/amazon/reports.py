@@ -35,7 +35,9 @@ COLUMNS = {
         "product-name": "product_name", "sku": "sku", "asin": "asin", "item-status": "item_status",
         "quantity": "quantity", "currency": "currency", "item-price": "item_price",
         "item-promotion-discount": "item_promotion_discount", "promotion-ids": "promotion_ids",
-        "ship-country": "ship_country",
+        "ship-country": "ship_country", "item-tax": "item_tax", "shipping-price": "shipping_price",
+        "shipping-tax": "shipping_tax", "gift-wrap-price": "gift_wrap_price", "gift-wrap-tax": "gift_wrap_tax",
+        "ship-promotion-discount": "ship_promotion_discount",
     },
     UNSHIPPED: {
         "order-id": "order_id", "order-item-id": "order_item_id", "purchase-date": "purchase_date",

@@ -33,9 +33,15 @@ LINE_FIELDS = [
     "item_status", "fulfillment_channel", "sales_channel", "quantity", "quantity_shipped",
     "quantity_to_ship", "currency", "item_price", "item_promotion_discount", "promotion_ids",
     "ship_country", "buyer_email", "buyer_name",
+    # what the buyer was charged besides the item (All Orders report; Orders API proceeds)
+    "item_tax", "shipping_price", "shipping_tax", "gift_wrap_price", "gift_wrap_tax", "ship_promotion_discount",
+    # who cancelled (Orders 2026-01-01 cancellationExecution.cancelledBy: BUYER, MERCHANT, AMAZON)
+    # and whether the buyer asked to cancel (cancellationRequest; v0 IsBuyerRequestedCancel)
+    "cancelled_by", "cancel_requested",
 ]
 PERSONAL_FIELDS = ("buyer_email", "buyer_name")
-_MONEY_FIELDS = ("item_price", "item_promotion_discount")
+_MONEY_FIELDS = ("item_price", "item_promotion_discount", "item_tax", "shipping_price", "shipping_tax",
+                 "gift_wrap_price", "gift_wrap_tax", "ship_promotion_discount")
 
 _SCHEMA = f"""
 CREATE TABLE incident (
@@ -188,6 +194,14 @@ class OrderLine:
     ship_country: str | None = None
     buyer_email: str | None = None
     buyer_name: str | None = None
+    item_tax: Decimal | None = None
+    shipping_price: Decimal | None = None
+    shipping_tax: Decimal | None = None
+    gift_wrap_price: Decimal | None = None
+    gift_wrap_tax: Decimal | None = None
+    ship_promotion_discount: Decimal | None = None
+    cancelled_by: str | None = None
+    cancel_requested: str | None = None
 
     @property
     def key(self) -> tuple[str, str, int]:
