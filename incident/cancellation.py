@@ -132,9 +132,12 @@ def export(store: Store, who: str, fmt: str = "txt", reason: str = DEFAULT_REASO
                "left_out": result.left_out}
     with store.change(who, "cancel_export", details) as conn:
         for kind, path, digest in written:
-            conn.execute("INSERT INTO exports (at, path, format, rows, sha256, reason) "
-                         "VALUES (strftime('%Y-%m-%dT%H:%M:%SZ','now'), ?, ?, ?, ?, ?)",
-                         (str(path), kind, len(rows), digest, reason))
+            export_id = conn.execute("INSERT INTO exports (at, path, format, rows, sha256, reason) "
+                                     "VALUES (strftime('%Y-%m-%dT%H:%M:%SZ','now'), ?, ?, ?, ?, ?)",
+                                     (str(path), kind, len(rows), digest, reason)).lastrowid
+        # which items the seller cancelled, whatever Amazon says of them later: their buyers are owed a notice
+        conn.executemany("INSERT INTO export_rows (export_id, order_id, order_item_id) VALUES (?, ?, ?)",
+                         [(export_id, order_id, item_code) for order_id, _, item_code in rows])
         store.tick_step(conn, EXPORT_COMMAND, who)
     result.files = [(p, h) for _, p, h in written]
     return result

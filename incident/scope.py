@@ -10,21 +10,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from incident.workspace.store import Incident, OrderLine
+from incident.workspace.store import Incident, OrderLine, SellerActions
 
 CANCELLABLE = "cancellable_mfn"
 FBA = "fba_support"
 SHIPPED = "shipped_unrecoverable"
-CANCELLED = "already_cancelled"
+CANCELLED_BY_SELLER = "cancelled_by_seller"
+CANCELLED_BEFORE = "cancelled_before"
 ATTENTION = "needs_attention"
-BUCKETS = [CANCELLABLE, FBA, SHIPPED, CANCELLED, ATTENTION]
+BUCKETS = [CANCELLABLE, FBA, SHIPPED, CANCELLED_BY_SELLER, CANCELLED_BEFORE, ATTENTION]
+CANCELLED = (CANCELLED_BY_SELLER, CANCELLED_BEFORE)
 BUCKET_TITLES = {
     CANCELLABLE: "Cancel now (seller-fulfilled, not shipped)",
     FBA: "FBA: only Seller Support can cancel",
     SHIPPED: "Shipped: a loss",
-    CANCELLED: "Already cancelled",
+    CANCELLED_BY_SELLER: "Cancelled by you (the buyer is owed a notice)",
+    CANCELLED_BEFORE: "Cancelled before you acted (buyer or Amazon)",
     ATTENTION: "Needs attention",
 }
+_SELLER = {"merchant", "seller"}  # Orders 2026-01-01 cancellationExecution.cancelledBy
 
 _OPEN_STATUSES = {"pending", "unshipped", "pendingavailability"}
 _SHIPPED_STATUSES = {"shipped", "shipping", "delivered", "invoiceunconfirmed"}
@@ -37,6 +41,10 @@ class Decision:
     bucket: str
     reason: str
     in_flight: bool = False  # in a submitted feed whose result is not in yet
+
+    @property
+    def fulfilled_by_amazon(self) -> bool:
+        return (self.line.fulfillment_channel or "").lower() in ("amazon", "afn")
 
     @property
     def units(self) -> int:
@@ -55,10 +63,23 @@ class Decision:
 
     @property
     def loss(self) -> Decimal | None:
-        """The discount the line was sold at: lost money if it ships."""
-        if self.line.item_price is None:
+        """The discount the line was sold at: lost money if it ships. A cancelled line loses
+        nothing."""
+        if self.line.item_price is None or self.bucket in CANCELLED:
             return None
         return abs(self.line.item_promotion_discount or Decimal(0))
+
+    @property
+    def charged(self) -> Decimal | None:
+        """What the buyer was charged for the line: item, shipping and gift wrap with their
+        taxes, less the item's and the shipping's promotions."""
+        line = self.line
+        if line.item_price is None:
+            return None
+        added = (line.item_tax, line.shipping_price, line.shipping_tax, line.gift_wrap_price, line.gift_wrap_tax)
+        taken = (line.item_promotion_discount, line.ship_promotion_discount)
+        return (line.item_price + sum((v for v in added if v is not None), Decimal(0))
+                - sum((abs(v) for v in taken if v is not None), Decimal(0)))
 
     @property
     def net_unit_price(self) -> Decimal | None:
@@ -72,10 +93,10 @@ def _norm(status: str | None) -> str | None:
     return status.replace(" ", "").replace("_", "").lower() if status else None
 
 
-def decide(line: OrderLine, incident: Incident,
-           requests: dict[tuple[str, str], tuple[str, str | None]] | None = None) -> Decision | None:
-    """The bucket of one line, or None when the line is not affected. `requests` are the
-    cancellations submitted by feed: (state, Amazon's message) per (order id, item code)."""
+def decide(line: OrderLine, incident: Incident, actions: SellerActions | None = None) -> Decision | None:
+    """The bucket of one line, or None when the line is not affected. `actions`: what the seller
+    did (feeds with Amazon's answers, upload files, the FBA request), kept apart from what Amazon
+    says of the order, so that a line cancelled at the seller's request stays owed a notice."""
     if line.sku not in incident.skus or not incident.in_window(line.purchase_date):
         return None
     decision = Decision(line, ATTENTION, "")
@@ -89,14 +110,13 @@ def decide(line: OrderLine, incident: Incident,
         decision.bucket, decision.reason = name, reason
         return decision
 
-    if order_status in _CANCELLED_STATUSES or item_status in _CANCELLED_STATUSES:
-        return bucket(CANCELLED, "cancelled on Amazon")
+    requests = actions.requests if actions else {}
+    request_state, message = requests.get((line.order_id, line.order_item_id or ""), (None, None))
+    if order_status in _CANCELLED_STATUSES or item_status in _CANCELLED_STATUSES or request_state == "accepted":
+        return _cancelled(decision, line, actions)
     if (order_status in _SHIPPED_STATUSES or item_status in _SHIPPED_STATUSES
             or (line.quantity and line.quantity_shipped and line.quantity_shipped >= line.quantity)):
         return bucket(SHIPPED, "already shipped: only a refund is possible")
-    request_state, message = (requests or {}).get((line.order_id, line.order_item_id or ""), (None, None))
-    if request_state == "accepted":
-        return bucket(CANCELLED, "cancelled by our feed")
     if channel in ("amazon", "afn"):
         return bucket(FBA, "fulfilled by Amazon: ask Seller Support to cancel before it is picked")
     if channel not in ("merchant", "mfn"):
@@ -125,15 +145,29 @@ def decide(line: OrderLine, incident: Incident,
     return bucket(CANCELLABLE, "seller-fulfilled and not shipped")
 
 
-def sort_lines(lines: list[OrderLine], incident: Incident,
-               requests: dict[tuple[str, str], tuple[str, str | None]] | None = None) -> list[Decision]:
-    return [d for d in (decide(line, incident, requests) for line in lines) if d is not None]
+def _cancelled(decision: Decision, line: OrderLine, actions: SellerActions | None) -> Decision:
+    """Who cancelled: the buyer (no notice needed), the seller or Amazon at the seller's request
+    (the buyer is owed one), or somebody before the seller acted."""
+    by = (line.cancelled_by or "").lower()
+    if by == "buyer":
+        decision.bucket, decision.reason = CANCELLED_BEFORE, "cancelled by the buyer"
+    elif by in _SELLER:
+        decision.bucket, decision.reason = CANCELLED_BY_SELLER, "cancelled by the seller"
+    elif actions is not None and actions.acted_on(line.order_id, line.order_item_id):
+        decision.bucket, decision.reason = CANCELLED_BY_SELLER, "cancelled after your upload, feed or request"
+    else:
+        decision.bucket, decision.reason = CANCELLED_BEFORE, "cancelled before you acted"
+    return decision
+
+
+def sort_lines(lines: list[OrderLine], incident: Incident, actions: SellerActions | None = None) -> list[Decision]:
+    return [d for d in (decide(line, incident, actions) for line in lines) if d is not None]
 
 
 def sort_store(store, lines: list[OrderLine] | None = None) -> list[Decision]:
-    """Every affected line of an incident, with what its feeds say. `lines`: the store's lines,
-    when the caller has already read them."""
-    return sort_lines(store.lines() if lines is None else lines, store.incident(), store.cancel_requests())
+    """Every affected line of an incident, with what the seller did about it. `lines`: the
+    store's lines, when the caller has already read them."""
+    return sort_lines(store.lines() if lines is None else lines, store.incident(), store.seller_actions())
 
 
 def counts(decisions: list[Decision]) -> dict[str, int]:
@@ -146,7 +180,8 @@ def counts(decisions: list[Decision]) -> dict[str, int]:
 
 
 def money(decisions: list[Decision]) -> dict[str, dict[str, object]]:
-    """Per bucket: lines, units and, per currency, list price, price paid and loss."""
+    """Per bucket: lines, units and, per currency, list price, price paid, what the buyers were
+    charged in all, and the loss (none for cancelled lines)."""
     result: dict[str, dict[str, object]] = {}
     for name in BUCKETS:
         chosen = [d for d in decisions if d.bucket == name]
@@ -156,10 +191,13 @@ def money(decisions: list[Decision]) -> dict[str, dict[str, object]]:
                 continue
             currency = d.line.currency or ""
             entry = totals.setdefault(currency, {"list_price": Decimal(0), "price_paid": Decimal(0),
-                                                 "loss": Decimal(0)})
+                                                 "charged": Decimal(0)}
+                                      | ({} if name in CANCELLED else {"loss": Decimal(0)}))
             entry["list_price"] += d.list_price
             entry["price_paid"] += d.price_paid
-            entry["loss"] += d.loss
+            entry["charged"] += d.charged
+            if d.loss is not None:
+                entry["loss"] += d.loss
         result[name] = {"orders": len({d.line.order_id for d in chosen}), "lines": len(chosen),
                         "units": sum(d.units for d in chosen),
                         "unpriced_lines": sum(1 for d in chosen if d.list_price is None),

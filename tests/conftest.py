@@ -21,6 +21,9 @@ def home(tmp_path, monkeypatch):
     monkeypatch.delenv("INCIDENT_ID", raising=False)
     monkeypatch.setenv("USER", "tester")
     monkeypatch.setenv("LOGNAME", "tester")
+    monkeypatch.setenv("INCIDENT_SELLER_NAME", "Sam Tester")
+    monkeypatch.setenv("INCIDENT_SELLER_COMPANY", "Sonic Audio LLC")
+    monkeypatch.setenv("INCIDENT_CONFIG", str(tmp_path / "no-incident.toml"))  # never the developer's own
     return target
 
 

@@ -31,7 +31,7 @@ def test_status_json_has_the_documented_keys(small_incident):
     status = small_incident.json("status")
     assert {"id", "scope", "counts", "steps", "exports"} <= set(status)
     assert set(status["counts"]) == {"affected_orders", "affected_units", "cancellable_mfn", "fba_support",
-                                     "shipped_unrecoverable", "already_cancelled", "needs_attention"}
+                                     "shipped_unrecoverable", "cancelled_by_seller", "cancelled_before", "needs_attention"}
     assert status["steps"][0]["id"] == "stop-bleeding"
 
 

@@ -26,7 +26,8 @@ from incident.workspace import store
 
 SPEC = json.loads((SAMPLES / "us" / "scope.json").read_text())
 EXPECTED = {"affected_orders": 260, "affected_units": 309, "cancellable_mfn": 107, "fba_support": 80,
-            "shipped_unrecoverable": 45, "already_cancelled": 15, "needs_attention": 13}
+            "shipped_unrecoverable": 45, "cancelled_by_seller": 0, "cancelled_before": 15,
+            "needs_attention": 13}
 
 
 @pytest.fixture
@@ -182,7 +183,8 @@ def test_submit_cancels_once_and_updates_the_buckets(sim, incident_store, cli):
     assert len(sim.feeds) == 1
     # the next pull sees them cancelled on Amazon too
     live.LivePull(incident_store, connect(sim), "t").run()
-    assert counts(incident_store)["already_cancelled"] == 15 + 107
+    assert counts(incident_store)["cancelled_by_seller"] == 107
+    assert counts(incident_store)["cancelled_before"] == 15
     steps = {s["id"]: s["state"] for s in cli.json("status")["steps"]}
     assert steps["cancel-upload"] == "done"
 

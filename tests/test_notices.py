@@ -32,14 +32,14 @@ def test_notices_wait_for_the_cancellation_and_the_fba_request(small_incident, h
     assert "sent 0 of 0" in result.stdout and "3 orders are due a notice not rendered yet" in result.stderr
     small_incident("notify", "render")
     assert set(notices(home)) == {"111-0000001-0000001", "111-0000002-0000002", "111-0000009-0000009"}
-    small_incident("step", "done", "fba-request")
+    small_incident("support", "fba-request", "--sent")
     small_incident("notify", "render")
     assert "111-0000003-0000003" in notices(home)
 
 
 def test_english_notice_matches_the_golden_file(small_incident, home):
     small_incident("cancel", "export")
-    small_incident("step", "done", "fba-request")
+    small_incident("support", "fba-request", "--sent")
     small_incident("notify", "render", "--seller-name", "Sonic Audio")
     rows = notices(home)
     assert as_text(rows["111-0000001-0000001"]) == (GOLDEN / "notice-en-US-mfn.txt").read_text()

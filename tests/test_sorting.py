@@ -16,7 +16,7 @@ def test_every_affected_line_lands_in_exactly_one_bucket(small_incident):
         ("111-0000002-0000002", "SKU-A"): "cancellable_mfn",
         ("111-0000003-0000003", "SKU-A"): "fba_support",
         ("111-0000004-0000004", "SKU-A"): "shipped_unrecoverable",
-        ("111-0000005-0000005", "SKU-A"): "already_cancelled",
+        ("111-0000005-0000005", "SKU-A"): "cancelled_before",
         ("111-0000006-0000006", "SKU-A"): "needs_attention",
         ("111-0000009-0000009", "SKU-A"): "cancellable_mfn",
     }
@@ -39,7 +39,7 @@ def test_money_per_line_and_in_status(small_incident):
     status = small_incident.json("status")
     assert status["counts"] == {"affected_orders": 7, "affected_units": 8, "cancellable_mfn": 3,
                                 "fba_support": 1, "shipped_unrecoverable": 1,
-                                "already_cancelled": 1, "needs_attention": 1}
+                                "cancelled_by_seller": 0, "cancelled_before": 1, "needs_attention": 1}
     assert status["money"]["cancellable_mfn"]["totals"]["USD"] == {
         "list_price": "400.00", "price_paid": "20.00", "loss": "380.00"}
 

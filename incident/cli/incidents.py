@@ -285,16 +285,16 @@ def status(incident: IncidentOpt = None, as_json: JsonOpt = False) -> None:
         table("Exports", ["when", "format", "rows", "path"],
                [[elapsed(parse_iso(e["at"]) - inc.window_start), e["format"], str(e["rows"]), e["path"]]
                 for e in exports])
-    if notices["total"]:
+    if notices["owed"] or notices["total"]:
         def when(at: str | None) -> str:
             return f"{elapsed(parse_iso(at) - inc.window_start)} ({local_and_utc(parse_iso(at), tz)})" if at else ""
 
-        table(f"Buyer notices: {notices['sent']} of {notices['total']} buyers told",
+        table(f"Buyer notices: {notices['sent']} of {notices['owed']} buyers owed a notice told",
                ["state", "how", "count", "first", "last", "by"],
                [["sent", ", ".join(f"{via} {n}" for via, n in notices["by_via"].items()), str(notices["sent"]),
                  when(notices["first_sent_at"]), when(notices["last_sent_at"]), ", ".join(notices["sent_by"])]]
                + [[state.replace("_", " "), "", str(notices[state]), "", "", ""]
-                  for state in ("failed", "not_offered", "blocked", "rendered", "sending") if notices[state]])
+                  for state in ("failed", "not_offered", "needs_spapi", "blocked", "rendered", "sending") if notices[state]])
 
 
 @app.command("log")

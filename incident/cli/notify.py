@@ -119,22 +119,30 @@ def notify_send(
     if result.blocked:
         err.print(f"warning: {result.blocked} notices are blocked by Amazon's messaging rules and were not sent: "
                    "`incident notify check` says why", markup=False, soft_wrap=True)
+    for warning in result.warnings:
+        err.print(f"warning: {warning}", markup=False, soft_wrap=True)
     if test_to:
         print(f"test notice sent to {test_to}; nothing went to buyers")
         return
     print(f"sent {result.sent} of {result.total}, {result.failed} failed"
           + (f", {result.not_offered} not offered by Amazon" if result.not_offered else "")
           + (f", {result.other_language} held back for the buyer's language" if result.other_language else "")
+          + (f", {result.elsewhere} being sent by another run" if result.elsewhere else "")
           + (f" ({result.resumed} resumed after an interruption)" if result.resumed else ""))
+    if result.needs_spapi:
+        print(f"{result.needs_spapi} buyers have no e-mail address (FBA orders): reach them with "
+              "`incident notify send --via spapi`")
     for error in result.errors[:20]:
         err.print(f"failed: {error}", markup=False, soft_wrap=True)
+    if len(result.errors) > 20:
+        err.print(f"failed: and {len(result.errors) - 20} more (`incident notify list` shows each)", markup=False)
     if result.other_language:
         err.print(f"{result.other_language} buyers read another language (Amazon says so): their notices are held "
-                   "back; `incident notify render` rewrites them in the buyer's language, then send again",
-                   markup=False, soft_wrap=True)
+                  "back; `incident notify render` rewrites them in the buyer's language, then send again",
+                  markup=False, soft_wrap=True)
     if result.stopped:
         err.print(f"stopped early, the server went away ({result.stopped}); nothing was sent twice: run the same "
-                   "command again to go on", markup=False, soft_wrap=True)
+                  "command again to go on", markup=False, soft_wrap=True)
     if result.failed:
         raise typer.Exit(EXIT_PARTIAL)
 

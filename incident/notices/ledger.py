@@ -4,29 +4,90 @@ sent, failed, not_offered), every change with its event, and who was told, how a
 from __future__ import annotations
 
 import json
+import os
+import secrets
+import socket
+from datetime import timedelta
 from typing import Any
 
+from incident.timeutil import now_utc, parse_iso
 from incident.workspace.store import Store
 
 
 def set_state(store: Store, who: str, order_id: str, state: str, via: str, error: str | None) -> None:
     with store.change(who, f"notice_{state}", {"order_id": order_id, "via": via}) as conn:
-        conn.execute("UPDATE notices SET state = ?, via = ?, error = ?, sent_at = CASE WHEN ? = 'sent' "
+        conn.execute("UPDATE notices SET state = ?, via = ?, error = ?, claimed_by = NULL, sent_at = CASE WHEN ? = 'sent' "
                      "THEN strftime('%Y-%m-%dT%H:%M:%SZ','now') ELSE sent_at END WHERE order_id = ?",
                      (state, via, error, state, order_id))
 
 
+# -- claims: exactly once when two people send at the same time --------------------------------
+
+STALE_AFTER = timedelta(minutes=15)  # a claim this old from another machine is given back
+
+
+def run_id() -> str:
+    """This run, as a claim names it: the machine, the process, and a token against pid reuse."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def _claim_is_dead(claimed_by: str | None, claimed_at: str | None) -> bool:
+    """A claim is given back when its run is gone: a process of this machine that no longer
+    runs, or a claim from elsewhere older than STALE_AFTER."""
+    if not claimed_by:
+        return True
+    host, _, rest = claimed_by.partition(":")
+    pid = rest.partition(":")[0]
+    if host == socket.gethostname() and pid.isdigit():
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:  # alive, another user's
+            return False
+        return False
+    return not claimed_at or now_utc() - parse_iso(claimed_at) > STALE_AFTER
+
+
+def claim(store: Store, who: str, row: Any, via: str, me: str) -> bool:
+    """Take the notice for this run, atomically: a second run cannot take it while this one
+    lives; a killed run's claim is taken over (its notice may have gone out: the resend carries
+    the same Message-ID). False when another run has it or it is settled."""
+    state, holder = row["state"], row["claimed_by"]
+    if state == "sending" and not _claim_is_dead(holder, row["claimed_at"]):
+        return False
+    try:
+        with store.change(who, "notice_sending", {"order_id": row["order_id"], "via": via,
+                                                  "resumed": state == "sending"}) as conn:
+            taken = conn.execute(
+                "UPDATE notices SET state = 'sending', via = ?, attempts = attempts + 1, claimed_by = ?, "
+                "claimed_at = strftime('%Y-%m-%dT%H:%M:%SZ','now') WHERE order_id = ? AND state = ? "
+                "AND coalesce(claimed_by, '') = ?", (via, me, row["order_id"], state, holder or "")).rowcount
+            if not taken:
+                raise _Lost()  # rolls the event back too
+    except _Lost:
+        return False
+    return True
+
+
+class _Lost(Exception):
+    """Another run took the notice between our read and our claim: nothing to record."""
+
 
 def summary(store: Store) -> dict[str, Any]:
-    """Who was told, how and when: notices per state, sent ones per channel, first and last
-    sending time, and who sent them."""
+    """Who was told, how and when: the buyers owed a notice (`owed`: their order was cancelled
+    by the seller or at the seller's request), notices per state, sent ones per channel, first
+    and last sending time, and who sent them."""
+    from incident.notices.render import eligible
+
+    owed = len(eligible(store)[0])
     states = dict(store.conn.execute("SELECT state, count(*) FROM notices GROUP BY state").fetchall())
     by_via = dict(store.conn.execute("SELECT via, count(*) FROM notices WHERE state = 'sent' GROUP BY via").fetchall())
     first, last = store.conn.execute("SELECT min(sent_at), max(sent_at) FROM notices WHERE state = 'sent'").fetchone()
     senders = [r[0] for r in store.conn.execute(
         "SELECT DISTINCT actor FROM events WHERE action = 'notice_sent' ORDER BY actor")]
-    return {"total": sum(states.values()), **{state: states.get(state, 0) for state in
-            ("sent", "failed", "not_offered", "blocked", "rendered", "sending")},
+    return {"owed": owed, "total": sum(states.values()), **{state: states.get(state, 0) for state in
+            ("sent", "failed", "not_offered", "needs_spapi", "blocked", "rendered", "sending")},
             "by_via": by_via, "first_sent_at": first, "last_sent_at": last, "sent_by": senders}
 
 

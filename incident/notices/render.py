@@ -17,7 +17,7 @@ from incident.errors import StateError, UsageError
 from incident.notices.messaging import buyer_locales
 from incident.notices.rules import check
 from incident.notices.templates import Templates, day, money
-from incident.scope import CANCELLABLE, FBA, Decision, sort_store
+from incident.scope import CANCELLABLE, CANCELLED_BY_SELLER, FBA, Decision, sort_lines
 from incident.timeutil import iso_utc, now_utc
 from incident.workspace.store import OrderLine, Store
 
@@ -36,21 +36,20 @@ def notice_key(incident_id: str, order_id: str) -> str:
 
 
 def eligible(store: Store, lines: list[OrderLine] | None = None) -> tuple[dict[str, list[Decision]], dict[str, int]]:
-    """Orders due a notice now, and how many wait for their cancellation step."""
-    decisions = sort_store(store, lines)
-    exported = bool(store.exports()) or any(s == "accepted" for s, _ in store.cancel_requests().values())
-    fba_asked = store.step("fba-request")["state"] == "done" if any(
-        r["id"] == "fba-request" for r in store.steps()) else False
+    """Orders due a notice now, and how many lines wait for their cancellation step. A buyer is
+    owed a notice once the seller cancelled the order or asked Amazon to, whatever Amazon says of
+    the order now: lines cancelled by the seller, cancellable lines in an upload file or a feed,
+    FBA lines in the Seller Support request."""
+    actions = store.seller_actions()
+    decisions = sort_lines(store.lines() if lines is None else lines, store.incident(), actions)
     due: dict[str, list[Decision]] = {}
     waiting = {CANCELLABLE: 0, FBA: 0}
     for decision in decisions:
-        if decision.bucket not in (CANCELLABLE, FBA):
-            continue
-        ready = exported if decision.bucket == CANCELLABLE else fba_asked
-        if not ready:
+        line = decision.line
+        if decision.bucket in (CANCELLABLE, FBA) and not actions.acted_on(line.order_id, line.order_item_id):
             waiting[decision.bucket] += 1
-            continue
-        due.setdefault(decision.line.order_id, []).append(decision)
+        elif decision.bucket in (CANCELLABLE, FBA, CANCELLED_BY_SELLER):
+            due.setdefault(line.order_id, []).append(decision)
     return due, waiting
 
 
@@ -70,7 +69,7 @@ def render_notices(store: Store, who: str, templates: Templates | None = None,
     for order_id, decisions in sorted(due.items()):
         line = decisions[0].line
         old = existing.get(order_id)
-        if decisions[0].bucket == CANCELLABLE and not line.buyer_email:
+        if not decisions[0].fulfilled_by_amazon and not line.buyer_email:
             result.unreachable.append(order_id)
         if order_id in settled:
             result.already_sent += 1
@@ -79,11 +78,11 @@ def render_notices(store: Store, who: str, templates: Templates | None = None,
             marketplaces.BY_CODE.get(incident.marketplace or "") or marketplaces.BY_CODE["US"])
         buyer_locale = asked.get(order_id) or (old["buyer_locale"] if old is not None else None)
         locale = buyer_locale or market.tag
-        paid = sum((d.price_paid or 0) for d in decisions)
+        paid = sum((d.charged or 0) for d in decisions)
         amount, bought = money(locale, paid, line.currency or market.currency), day(locale, line.purchase_date, market.timezone)
         context = {"order_id": order_id, "purchase_date": bought, "amount": amount, "seller_name": seller_name,
                    "products": ", ".join(sorted({d.line.product_name or d.line.sku for d in decisions})),
-                   "fulfilled_by_amazon": decisions[0].bucket == FBA}
+                   "fulfilled_by_amazon": decisions[0].fulfilled_by_amazon}
         subject, body = templates.render("notice", locale, context)
         problems = check(subject + "\n" + body, order_id, templates.locale_of("notice", locale), buyer_locale)
         if old is not None and old["body"] == body and old["subject"] == subject:

@@ -9,8 +9,9 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from incident import config
 from incident.errors import UsageError
-from incident.notices.ledger import set_state
+from incident.notices.ledger import claim, run_id, set_state
 from incident.notices.messaging import MessagingSender
 from incident.notices.outbox import OutboxSender
 from incident.notices.render import eligible
@@ -44,12 +45,20 @@ class SendResult:
     unrendered: int = 0  # orders due a notice that `notify render` has not written yet
     blocked: int = 0  # notices the rules hold back (`notify check`)
     other_language: int = 0  # held back by this run: Amazon says the buyer reads another language
+    needs_spapi: int = 0  # no e-mail address (FBA buyers): reached only through the Messaging API
+    elsewhere: int = 0  # being sent by another run at the same time
+    warnings: list[str] = field(default_factory=list)
+
+
+_RETRIED = ("rendered", "failed", "sending")
 
 
 def send_notices(store: Store, who: str, via: str, *, connection=None, smtp: SmtpSettings | None = None,
                  limit: int | None = None, test_to: str | None = None, progress=None) -> SendResult:
-    """Send every rendered notice once. States: rendered -> sending -> sent | failed | not_offered.
-    A notice left in `sending` by a crash is sent again with the same Message-ID."""
+    """Send every rendered notice once. States: rendered -> sending -> sent | failed | not_offered,
+    or needs_spapi when there is no address to mail. Each notice is claimed before it is sent, so
+    two runs at the same time never send the same one; a notice left in `sending` by a killed run
+    is sent again (with the same Message-ID by mail)."""
     if via not in VIAS:
         raise UsageError(f"--via '{via}' is not one of {', '.join(VIAS)}")
     if test_to and via == "spapi":
@@ -57,40 +66,40 @@ def send_notices(store: Store, who: str, via: str, *, connection=None, smtp: Smt
                          "order's own buyer")
     lines = store.lines()
     emails = {line.order_id: line.buyer_email for line in lines if line.buyer_email}
-    rows = store.conn.execute("SELECT * FROM notices WHERE state IN ('sending', 'rendered', 'failed') "
-                              "ORDER BY state = 'rendered', order_id").fetchall()
-    if limit is not None:
-        rows = rows[:limit]
-    result = SendResult(total=len(rows))
+    retried = _RETRIED + (("needs_spapi",) if via == "spapi" else ())
+    rows = store.conn.execute(f"SELECT * FROM notices WHERE state IN ({','.join('?' * len(retried))}) "
+                              "ORDER BY state = 'rendered', order_id", retried).fetchall()
+    result = SendResult()
     rendered = {r[0] for r in store.conn.execute("SELECT order_id FROM notices")}
     result.unrendered = sum(1 for order_id in eligible(store, lines)[0] if order_id not in rendered)
     result.blocked = store.conn.execute("SELECT count(*) FROM notices WHERE state = 'blocked'").fetchone()[0]
+    sender = _open_sender(store, via, connection, smtp, emails, result)
     if test_to:
-        rows = rows[:1] if rows else []
-    sender = _open_sender(store, via, connection, smtp, emails)
+        rows = rows[:1]
+    elif sender.needs_address:
+        rows = _set_aside_unreachable(store, who, via, rows, emails, result)
+    if limit is not None:
+        rows = rows[:limit]
+    result.total = len(rows)
+    me = run_id()
     try:
-        for row in rows:
-            if row["state"] == "sending":
-                result.resumed += 1
-            outcome, error = _send_one(store, who, via, sender, row, emails.get(row["order_id"]), test_to)
+        for done, row in enumerate(rows, 1):
+            outcome, error = _send_one(store, who, via, sender, row, emails.get(row["order_id"]), test_to, me)
             if outcome == "stop":
                 result.failed += 1
                 result.stopped = error
                 break
-            if outcome == "sent":
-                result.sent += 1
-            elif outcome == "not_offered":
-                result.not_offered += 1
-            elif outcome == "other_language":
-                result.other_language += 1
-            else:
+            if outcome == "failed":
                 result.failed += 1
                 result.errors.append(f"{row['order_id']}: {error}")
+            else:
+                setattr(result, outcome, getattr(result, outcome) + 1)
+                result.resumed += outcome == "sent" and row["state"] == "sending"
             if progress:
-                progress(result.sent + result.failed + result.not_offered + result.other_language, result.total)
+                progress(done, result.total)
     finally:
         sender.close()
-    if not test_to:
+    if not test_to and (result.sent or result.failed or result.not_offered or result.other_language):
         with store.change(who, "notify_send", {"via": via, "sent": result.sent, "failed": result.failed,
                                                "not_offered": result.not_offered}) as conn:
             remaining = conn.execute("SELECT count(*) FROM notices WHERE state NOT IN ('sent', 'not_offered')").fetchone()[0]
@@ -99,30 +108,51 @@ def send_notices(store: Store, who: str, via: str, *, connection=None, smtp: Smt
     return result
 
 
-def _open_sender(store: Store, via: str, connection, smtp: SmtpSettings | None, emails: dict[str, str]) -> Sender:
+def _set_aside_unreachable(store: Store, who: str, via: str, rows: list, emails: dict[str, str],
+                           result: SendResult) -> list:
+    """Notices with no buyer address cannot go by mail: marked `needs_spapi` in one change (one
+    event with the count, however often the command is run) and counted apart, not failed."""
+    unreachable = [r["order_id"] for r in rows if not emails.get(r["order_id"]) and r["state"] != "sending"]
+    if unreachable:
+        with store.change(who, "notices_need_spapi", {"via": via, "count": len(unreachable)}) as conn:
+            conn.executemany("UPDATE notices SET state = 'needs_spapi', error = ? WHERE order_id = ? "
+                             "AND state IN ('rendered', 'failed')",
+                             [(NO_ADDRESS, order_id) for order_id in unreachable])
+    result.needs_spapi = store.conn.execute("SELECT count(*) FROM notices WHERE state = 'needs_spapi'").fetchone()[0]
+    return [r for r in rows if r["order_id"] not in set(unreachable)]
+
+
+NO_ADDRESS = ("no buyer e-mail address: the Unshipped Orders report has it for seller-fulfilled orders; "
+              "FBA buyers are reached with --via spapi")
+
+
+def _open_sender(store: Store, via: str, connection, smtp: SmtpSettings | None, emails: dict[str, str],
+                 result: SendResult) -> Sender:
     if via == "smtp":
         return connect_smtp(smtp or smtp_settings())
     if via == "outbox":
-        return OutboxSender(store, smtp.sender if smtp else os.environ.get("INCIDENT_SMTP_FROM", "seller@example.invalid"),
-                            emails)
+        sender = smtp.sender if smtp else (os.environ.get("INCIDENT_SMTP_FROM") or config.section("smtp")[0].get("from"))
+        if not sender:
+            sender = PLACEHOLDER_SENDER
+            result.warnings.append(f"the outbox e-mails say From: {PLACEHOLDER_SENDER}: set INCIDENT_SMTP_FROM (or "
+                                   "from under [smtp] in incident.toml) to the sender Amazon approved before sending them")
+        return OutboxSender(store, sender, emails)
     if connection is None:
         raise UsageError("--via spapi needs SP-API credentials (`incident doctor`)")
     return MessagingSender(connection)
 
 
+PLACEHOLDER_SENDER = "seller@example.invalid"
+
+
 def _send_one(store: Store, who: str, via: str, sender: Sender, row, email: str | None,
-              test_to: str | None) -> tuple[str, str | None]:
+              test_to: str | None, me: str) -> tuple[str, str | None]:
+    """('sent' | 'not_offered' | 'other_language' | 'elsewhere' | 'failed' | 'stop', error)."""
     if test_to:
         sender.send(row, test_to)
         return "sent", None
-    if sender.needs_address and not email:
-        why = ("no buyer e-mail address: the Unshipped Orders report has it for seller-fulfilled orders; "
-               "FBA buyers are reached with --via spapi")
-        set_state(store, who, row["order_id"], "failed", via, why)
-        return "failed", why
-    with store.change(who, "notice_sending", {"order_id": row["order_id"], "via": via}) as conn:
-        conn.execute("UPDATE notices SET state = 'sending', via = ?, attempts = attempts + 1 WHERE order_id = ?",
-                     (via, row["order_id"]))
+    if not claim(store, who, row, via, me):
+        return "elsewhere", None
     try:
         outcome, buyer_locale = sender.send(row, email)
     except Exception as exc:  # noqa: BLE001 -- one buyer's failure must not stop the others
@@ -137,8 +167,8 @@ def _send_one(store: Store, who: str, via: str, sender: Sender, row, email: str 
         problem = f"1:1: language: written in {row['locale']} but the buyer reads {buyer_locale}"
         with store.change(who, "notice_blocked", {"order_id": row["order_id"], "via": via,
                                                   "buyer_locale": buyer_locale}) as conn:
-            conn.execute("UPDATE notices SET state = 'blocked', buyer_locale = ?, problems = ? WHERE order_id = ?",
-                         (buyer_locale, json.dumps([problem]), row["order_id"]))
+            conn.execute("UPDATE notices SET state = 'blocked', buyer_locale = ?, problems = ?, claimed_by = NULL "
+                         "WHERE order_id = ?", (buyer_locale, json.dumps([problem]), row["order_id"]))
         return "other_language", None
     set_state(store, who, row["order_id"], "sent", via, None)
     return "sent", None

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Iterator
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,8 +16,10 @@ from incident.notices import support
 from incident.resources import data_dir
 from incident.timeutil import parse_iso
 from incident.workspace import runbook, store
+from incident.workspace.files import write_private
 
 DEMO_ACTOR = "demo"
+DEMO_SELLER = "Dana Reyes, Sonic Audio LLC"
 
 
 def run(home: Path | None = None) -> Iterator[tuple[Path, str, list[str]]]:
@@ -42,8 +45,8 @@ def run(home: Path | None = None) -> Iterator[tuple[Path, str, list[str]]]:
             exported = cancellation.export(incident_store, DEMO_ACTOR, "both")
             for path, _ in exported.files:
                 notes.append(f"$ incident cancel export --format both  -> {path}")
-            text, ids = support.write_request(incident_store, "fba-request")
-            support.mark_sent(incident_store, "fba-request", "fba-request", DEMO_ACTOR)
+            text, ids = support.write_request(incident_store, "fba-request", seller_name=DEMO_SELLER)
+            support.mark_sent(incident_store, "fba-request", DEMO_ACTOR)
             notes.append(f"$ incident support fba-request --sent  -> {text} (+ {ids.name})")
             rendered = notices.render_notices(incident_store, DEMO_ACTOR, seller_name="Sonic Audio")
             notes.append(f"$ incident notify render --seller-name 'Sonic Audio'  -> {rendered.rendered} notices "
@@ -52,9 +55,36 @@ def run(home: Path | None = None) -> Iterator[tuple[Path, str, list[str]]]:
             notes.append(f"$ incident notify send --via outbox  -> sent {sent.sent} of {sent.total} into "
                          f"{incident_store.folder / 'outbox'} ({sent.failed} without an e-mail address: "
                          "FBA buyers are reached with --via spapi)")
-            text, _ = support.write_request(incident_store, "annotation")
+            later = _as_after_upload(folder / "all-orders.txt", scope["encoding"], exported.rows,
+                                     incident_store.folder / "downloads")
+            pulled = orders.pull_reports(incident_store, [later], DEMO_ACTOR)
+            notes.append(f"(the .txt uploaded in Seller Central; a newer All Orders report shows the orders cancelled)\n"
+                         f"$ incident pull --report {later.name}  -> {pulled.updated_lines} order lines now cancelled")
+            text, _ = support.write_request(incident_store, "annotation", seller_name=DEMO_SELLER)
             notes.append(f"$ incident support annotation  -> {text}")
         yield root, incident_id, notes
+
+
+def _as_after_upload(report: Path, encoding: str, rows: list[list[str]], folder: Path) -> Path:
+    """The All Orders report as Seller Central shows it once the upload file was processed: the
+    uploaded items cancelled, a minute after the latest update in the file."""
+    cancelled = {(order_id, item) for order_id, _, item in rows}
+    orders_cancelled = {order_id for order_id, _ in cancelled}
+    header, *lines = report.read_text(encoding=encoding).splitlines()
+    columns = header.split("\t")
+    status, item_status, updated = (columns.index(c) for c in ("order-status", "item-status", "last-updated-date"))
+    latest = max(line.split("\t")[updated] for line in lines)
+    later = (parse_iso(latest) + timedelta(minutes=1)).isoformat()
+    out = [header]
+    for line in lines:
+        cells = line.split("\t")
+        if cells[0] in orders_cancelled:
+            cells[status] = cells[item_status] = "Cancelled"
+            cells[updated] = later
+        out.append("\t".join(cells))
+    path = folder / "all-orders-after-upload.txt"
+    write_private(path, ("\n".join(out) + "\n").encode(encoding))
+    return path
 
 
 def run_live(home: Path | None = None) -> Iterator[tuple[Path, str, list[str]]]:
@@ -92,6 +122,12 @@ def run_live(home: Path | None = None) -> Iterator[tuple[Path, str, list[str]]]:
                          f"{submitted.rows} items cancelled, {len(submitted.rejected)} refused")
             again = live.LivePull(incident_store, connection, DEMO_ACTOR).run()
             notes.append(f"$ incident pull --live  -> {again.updated_lines} order lines updated (now cancelled)")
+            rendered = notices.render_notices(incident_store, DEMO_ACTOR, seller_name="Sonic Audio")
+            sent = notices.send_notices(incident_store, DEMO_ACTOR, "spapi", connection=connection)
+            notes.append(f"$ incident notify render && incident notify send --via spapi  -> {rendered.rendered} "
+                         f"rendered, {sent.sent} sent through the Messaging API")
+            text, _ = support.write_request(incident_store, "annotation", seller_name=DEMO_SELLER)
+            notes.append(f"$ incident support annotation  -> {text}")
         yield root, incident_id, notes
     finally:
         simulator.stop()

@@ -13,7 +13,6 @@ import os
 import re
 import secrets
 import sqlite3
-import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from typing import Any
 
 from incident.errors import NoIncidentError, UsageError
 from incident.timeutil import iso_utc, now_utc, parse_iso
+from incident.workspace.migrate import fingerprint, migrate
 
 DB_NAME = "incident.db"
 
@@ -70,6 +70,12 @@ CREATE TABLE submissions (
     sha256 TEXT NOT NULL, reason TEXT NOT NULL, rows INTEGER NOT NULL, document_id TEXT, feed_id TEXT,
     report TEXT
 );
+CREATE TABLE export_rows (
+    export_id INTEGER NOT NULL, order_id TEXT NOT NULL, order_item_id TEXT NOT NULL
+);
+CREATE TABLE support_orders (
+    kind TEXT NOT NULL, order_id TEXT NOT NULL, at TEXT NOT NULL, PRIMARY KEY (kind, order_id)
+);
 CREATE TABLE cancel_requests (
     order_id TEXT NOT NULL, order_item_id TEXT NOT NULL, submission_id INTEGER NOT NULL,
     state TEXT NOT NULL, message TEXT, PRIMARY KEY (order_id, order_item_id, submission_id)
@@ -86,7 +92,7 @@ CREATE TABLE notices (
     order_id TEXT PRIMARY KEY, idempotency_key TEXT NOT NULL UNIQUE, locale TEXT NOT NULL,
     subject TEXT NOT NULL, body TEXT NOT NULL, state TEXT NOT NULL, problems TEXT,
     forced_reason TEXT, via TEXT, attempts INTEGER NOT NULL DEFAULT 0, sent_at TEXT, error TEXT,
-    rendered_at TEXT NOT NULL, buyer_locale TEXT
+    rendered_at TEXT NOT NULL, buyer_locale TEXT, claimed_by TEXT, claimed_at TEXT
 );
 CREATE TABLE events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, actor TEXT NOT NULL,
@@ -99,32 +105,7 @@ BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
 """
 
 
-def _reference() -> sqlite3.Connection:
-    reference = sqlite3.connect(":memory:")
-    reference.row_factory = sqlite3.Row
-    reference.executescript(_SCHEMA)
-    return reference
-
-
-def _schema_objects() -> list[tuple[str, str, str, str]]:
-    """(kind, name, table, sql) of every object in _SCHEMA: tables first, then what is on them."""
-    rows = _reference().execute("SELECT type, name, tbl_name, sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' "
-                                "ORDER BY type != 'table', rowid").fetchall()
-    return [tuple(row) for row in rows]
-
-
-def _schema_columns(table: str) -> list[sqlite3.Row]:
-    return _reference().execute(f"PRAGMA table_info({table})").fetchall()
-
-
-def _column_sql(column: sqlite3.Row) -> str:
-    """A column as ALTER TABLE ADD COLUMN takes it (NOT NULL only with a default)."""
-    default = column["dflt_value"]
-    return (f"{column['name']} {column['type']}" + (f" DEFAULT {default}" if default is not None else "")
-            + (" NOT NULL" if column["notnull"] and default is not None else ""))
-
-
-SCHEMA_FINGERPRINT = zlib.crc32(_SCHEMA.encode()) & 0x7FFFFFFF
+SCHEMA_FINGERPRINT = fingerprint(_SCHEMA)
 
 def home() -> Path:
     return Path(os.environ.get("INCIDENT_HOME") or "incidents")
@@ -208,6 +189,23 @@ class OrderLine:
         return (self.order_id, self.sku, self.seq)
 
 
+@dataclass(frozen=True)
+class SellerActions:
+    """What the seller did, kept apart from what Amazon says of the orders: the feed state per
+    (order id, item code), the items in an upload file, the FBA orders Seller Support was asked
+    to cancel."""
+
+    requests: dict[tuple[str, str], tuple[str, str | None]]
+    exported: set[tuple[str, str]]
+    fba_requested: set[str]
+
+    def acted_on(self, order_id: str, order_item_id: str | None) -> bool:
+        """The seller cancelled this item, or asked Amazon to."""
+        key = (order_id, order_item_id or "")
+        return (key in self.exported or self.requests.get(key, ("",))[0] in ("accepted", "in_flight")
+                or order_id in self.fba_requested)
+
+
 class Store:
     """An open incident database."""
 
@@ -233,28 +231,8 @@ class Store:
         self.close()
 
     def _migrate(self) -> None:
-        """Bring the database up to _SCHEMA. Every table, column, index and trigger it lacks is
-        added, so a new column or table needs no hand-written step and an incident opened by an
-        older version opens as it is. `user_version` keeps the schema's fingerprint: unchanged
-        databases skip the comparison."""
-        if self.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_FINGERPRINT:
-            return
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            have = {row["name"]: row["type"] for row in self.conn.execute("SELECT name, type FROM sqlite_master")}
-            for kind, name, table, sql in _schema_objects():
-                if name not in have:
-                    self.conn.execute(sql)
-                elif kind == "table":
-                    present = {row["name"] for row in self.conn.execute(f"PRAGMA table_info({name})")}
-                    for column in _schema_columns(name):
-                        if column["name"] not in present:
-                            self.conn.execute(f"ALTER TABLE {name} ADD COLUMN {_column_sql(column)}")
-            self.conn.execute(f"PRAGMA user_version = {SCHEMA_FINGERPRINT}")
-            self.conn.execute("COMMIT")
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
+        if self.conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_FINGERPRINT:
+            migrate(self.conn, _SCHEMA)
 
     # -- the one way to change anything ------------------------------------------------------
 
@@ -314,6 +292,12 @@ class Store:
         rows = self.conn.execute("SELECT order_id, order_item_id, state, message FROM cancel_requests "
                                  "ORDER BY submission_id")
         return {(r["order_id"], r["order_item_id"]): (r["state"], r["message"]) for r in rows}
+
+    def seller_actions(self) -> SellerActions:
+        """What the seller did about the orders, apart from what Amazon says of them."""
+        exported = {(r[0], r[1]) for r in self.conn.execute("SELECT order_id, order_item_id FROM export_rows")}
+        asked = {r[0] for r in self.conn.execute("SELECT order_id FROM support_orders WHERE kind = 'fba-request'")}
+        return SellerActions(self.cancel_requests(), exported, asked)
 
     def exports(self) -> list[sqlite3.Row]:
         return self.conn.execute("SELECT * FROM exports ORDER BY id").fetchall()
