@@ -9,12 +9,17 @@ order, gives the same picture.
 
 from __future__ import annotations
 
+import difflib
+import re
 from collections import Counter
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from pathlib import Path
 
 from incident.amazon import marketplaces
 from incident.amazon.reports import Report, ReportLine, read_report
+from incident.errors import IncidentError
+from incident.timeutil import iso_utc
 from incident.workspace.store import OrderLine, Store
 
 PULL_COMMAND = "pull"
@@ -88,10 +93,63 @@ def pull_reports(store: Store, paths: list[Path], who: str, encoding: str | None
                           "rows_read": r.rows_read, "scope_lines": len(r.lines)} for r in reports]}
     if result.marketplace:
         details["marketplace_inferred"] = result.marketplace
+    matched = any(incident.in_window(line.fields.get("purchase_date")) for line in incoming)
+    if not any(report.lines for report in reports):
+        result.warnings.append(_no_match(incident.skus, paths, encoding))
+    elif not matched:
+        result.warnings.append(f"none of the lines of {', '.join(incident.skus)} in these reports was bought in the "
+                               "window: check the window (`incident scope --start ... --end ...`) and the reports' dates")
+    near = _near_the_window(incident, incoming)
+    if near:
+        result.warnings.append(f"outside the window: {near} lines of {', '.join(incident.skus)} "
+                               f"{'below the floor ' if incident.floor is not None else ''}were bought in the hour "
+                               "before or after it; widen it? (`incident scope --start ... --end ...`, then pull again)")
+    details["scope_matched"] = matched
     with store.change(who, "pull", details) as conn:
         result.new_lines, result.updated_lines = merge_into(store, conn, incident, incoming)
         details.update(new_lines=result.new_lines, updated_lines=result.updated_lines)
         if result.marketplace:
             conn.execute("UPDATE incident SET marketplace = ?", (result.marketplace,))
-        store.tick_step(conn, PULL_COMMAND, who)
+        if matched or store.lines(conn):  # a pull that found nothing of the scope does not scope the orders
+            store.tick_step(conn, PULL_COMMAND, who)
     return result
+
+
+def _no_match(skus: list[str], paths: list[Path], encoding: str | None) -> str:
+    """The loud warning for a pull that found no line of the scope's SKUs, with the SKUs in the
+    reports that come closest (a typo, a case difference, two SKUs in one --sku)."""
+    seen: Counter[str] = Counter()
+    for path in paths:
+        try:
+            seen.update(line.sku for line in read_report(path, None, encoding).lines)
+        except IncidentError:
+            continue
+    hints = []
+    for sku in skus:
+        parts = [p for p in re.split(r"[,;\s]+", sku) if p]
+        close = ([p for p in parts if p in seen] if len(parts) > 1 else []) \
+            + [s for s in seen if s.lower() == sku.lower() and s != sku] \
+            + difflib.get_close_matches(sku, list(seen), n=3, cutoff=0.6)
+        if close:
+            hints.append(f"for {sku}: {', '.join(dict.fromkeys(close))}")
+    closest = f" Closest SKUs in the reports: {'; '.join(hints)}." if hints else ""
+    return (f"NO LINE of {', '.join(skus)} is in these reports, so no order was scoped.{closest} "
+            "Fix the SKUs with `incident scope --sku ...` (one --sku per SKU), then pull again")
+
+
+def _near_the_window(incident, incoming: list[ReportLine]) -> int:
+    """Lines of the scope's SKUs bought within an hour before or after the window (below the
+    floor, when there is one): the window may be too narrow."""
+    before = iso_utc(incident.window_start - timedelta(hours=1))
+    after = iso_utc(incident.window_end + timedelta(hours=1))
+    count = 0
+    for line in incoming:
+        bought = line.fields.get("purchase_date")
+        if not bought or incident.in_window(bought) or not (before <= bought < after):
+            continue
+        price, quantity = line.fields.get("item_price"), line.fields.get("quantity")
+        discount = abs(line.fields.get("item_promotion_discount") or 0)
+        if incident.floor is not None and (price is None or not quantity or (price - discount) / quantity >= incident.floor):
+            continue
+        count += 1
+    return count

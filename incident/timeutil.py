@@ -18,11 +18,14 @@ def parse_iso(text: str) -> datetime:
 
 
 def parse_option(text: str, option: str) -> datetime:
+    """An option's time: ISO-8601 with an offset, or `now`."""
+    if text.strip().lower() == "now":
+        return now_utc().replace(microsecond=0)
     try:
         return parse_iso(text)
     except ValueError:
         raise UsageError(f"{option} '{text}' is not an ISO-8601 time with an offset: "
-                         "write it like 2026-11-20T14:05:00-08:00 or 2026-11-20T22:05:00Z") from None
+                         "write it like 2026-11-20T14:05:00-08:00, 2026-11-20T22:05:00Z or now") from None
 
 
 def iso_utc(value: datetime) -> str:

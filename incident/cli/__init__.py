@@ -39,8 +39,8 @@ class Group(TyperGroup):
 app = typer.Typer(cls=Group, no_args_is_help=True, add_completion=False, rich_markup_mode=None,
                   help="Run a pricing incident: scope the orders, cancel them, keep the log.")
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+out = Console(highlight=False, soft_wrap=True)  # long lines wrap in the terminal, never cut by us
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 IncidentOpt = Annotated[str | None, typer.Option(
     "--incident", help="Incident id (default: the most recent open incident).",

@@ -35,10 +35,10 @@ app.add_typer(step_app, name="step")
 
 @app.command("open")
 def open_incident(
-    sku: Annotated[list[str], typer.Option("--sku", help="A SKU hit by the stacked discount (repeat for more).")],
-    start: Annotated[str, typer.Option("--start", help="When the bad price went live (ISO-8601 with offset).")],
-    end: Annotated[str, typer.Option("--end", help="When it was stopped, or now (the window is [start, end)).")],
-    floor: Annotated[str | None, typer.Option("--floor", help="Only orders whose net unit price is below this amount.")] = None,
+    sku: Annotated[list[str], typer.Option("--sku", metavar="SKU", help="A SKU hit by the stacked discount (repeat for more).")],
+    start: Annotated[str, typer.Option("--start", metavar="TIME", help="When the bad price went live (ISO-8601 with offset).")],
+    end: Annotated[str, typer.Option("--end", metavar="TIME", help="When it was stopped, or now (the window is [start, end)).")],
+    floor: Annotated[str | None, typer.Option("--floor", metavar="AMOUNT", help="Only orders whose net unit price is below this amount.")] = None,
     marketplace: Annotated[str | None, typer.Option("--marketplace", help="Country code (US, UK, DE, JP, ...) or marketplace id; inferred from the reports if left out.")] = None,
     title: Annotated[str | None, typer.Option("--title", help="A short name for the incident.")] = None,
     runbook: Annotated[str, typer.Option("--runbook", help="Checklist to follow.")] = "promo-stacking",
@@ -55,14 +55,7 @@ def open_incident(
     window_end = _parse_time(end, "--end")
     if window_end <= window_start:
         raise UsageError("--end must be after --start")
-    floor_value = None
-    if floor is not None:
-        try:
-            floor_value = Decimal(floor)
-        except ArithmeticError:
-            raise UsageError(f"--floor '{floor}' is not an amount: write it like 100 or 99.50") from None
-        if not floor_value.is_finite() or floor_value <= 0:
-            raise UsageError("--floor must be a positive amount")
+    floor_value = _parse_floor(floor)
     code = marketplaces.lookup(marketplace).code if marketplace else None
     skus = [s.strip() for s in sku if s.strip()]
     if not skus:
@@ -86,6 +79,47 @@ def _parse_time(text: str, option: str):
     from incident.timeutil import parse_option
 
     return parse_option(text, option)
+
+
+def _parse_floor(floor: str | None) -> Decimal | None:
+    if floor is None:
+        return None
+    try:
+        value = Decimal(floor)
+    except ArithmeticError:
+        raise UsageError(f"--floor '{floor}' is not an amount: write it like 100 or 99.50") from None
+    if not value.is_finite() or value <= 0:
+        raise UsageError("--floor must be a positive amount")
+    return value
+
+
+@app.command("scope")
+def change_scope(
+    sku: Annotated[list[str] | None, typer.Option("--sku", metavar="SKU", help="The SKUs from now on (repeat for more; replaces the old list).")] = None,
+    start: Annotated[str | None, typer.Option("--start", metavar="TIME", help="The window's new start (ISO-8601 with offset).")] = None,
+    end: Annotated[str | None, typer.Option("--end", metavar="TIME", help="The window's new end, or now.")] = None,
+    floor: Annotated[str | None, typer.Option("--floor", metavar="AMOUNT", help="The new price floor.")] = None,
+    no_floor: Annotated[bool, typer.Option("--no-floor", help="Drop the price floor: every order in the window counts.")] = False,
+    incident: IncidentOpt = None,
+    by: ByOpt = None,
+) -> None:
+    """Change an open incident's SKUs, window or floor; the buckets follow.
+
+    Example: incident scope --sku SONIC-HP-BLK --sku SONIC-HP-WHT --end now
+    """
+    from incident.rescope import change_scope as change
+
+    with open_store(incident) as store:
+        changed = change(store, store_mod.actor(by), skus=sku, start=_parse_time(start, "--start") if start else None,
+                         end=_parse_time(end, "--end") if end else None, floor=_parse_floor(floor), no_floor=no_floor)
+        stale = sum(1 for e in store.exports() if e["stale"])
+    scope = changed.scope()
+    print(f"scope: {', '.join(scope['skus'])}, {scope['window_start']} to {scope['window_end']}"
+          f"{', floor ' + scope['floor'] if scope['floor'] else ', no floor'}")
+    print("Pull the reports again to pick up orders the old scope left out.")
+    if stale:
+        err.print(f"warning: {stale} upload files were written under the old scope: `incident cancel export` writes "
+                  "a new one", markup=False, soft_wrap=True)
 
 
 @app.command("list")
@@ -258,7 +292,7 @@ def status(incident: IncidentOpt = None, as_json: JsonOpt = False) -> None:
     step_records = [{"id": s["id"], "title": s["title"], "state": s["state"], "at": s["at"],
                      "by": s["by"], "note": s["note"], "required": bool(s["required"])} for s in steps]
     export_records = [{"at": e["at"], "path": e["path"], "format": e["format"], "rows": e["rows"],
-                       "sha256": e["sha256"], "reason": e["reason"]} for e in exports]
+                       "sha256": e["sha256"], "reason": e["reason"], "stale": e["stale"]} for e in exports]
     if as_json:
         print_json({"id": inc.id, "title": inc.title, "state": inc.state, "scope": inc.scope(),
                      "opened_at": store_mod.iso_utc(inc.opened_at), "opened_by": inc.opened_by,
@@ -282,8 +316,8 @@ def status(incident: IncidentOpt = None, as_json: JsonOpt = False) -> None:
            ["step", "state", "when", "who", "what"], rows)
     print_buckets(sorted_lines)
     if exports:
-        table("Exports", ["when", "format", "rows", "path"],
-               [[elapsed(parse_iso(e["at"]) - inc.window_start), e["format"], str(e["rows"]), e["path"]]
+        table("Exports", ["when", "format", "rows", "note", "path"],
+               [[elapsed(parse_iso(e["at"]) - inc.window_start), e["format"], str(e["rows"]), e["stale"] or "", e["path"]]
                 for e in exports])
     if notices["owed"] or notices["total"]:
         def when(at: str | None) -> str:
