@@ -185,20 +185,24 @@ def _mark(incident: str | None, step_id: str, state: str, by: str | None, note: 
 
 
 def _describe_step(store: store_mod.Store, step: Any) -> list[str]:
+    from incident.checklist import blocker
     from incident.workspace import runbook
 
     lines = [f"Next: {step['title']}  [{step['id']}]{'' if step['required'] else '  (optional)'}",
              f"  Why: {step['why']}", f"  Who: {step['who']}"]
     if step["manual"]:
         lines.append(f"  In Seller Central: {step['manual']}")
-    args = runbook.command_args(step, store.incident())
-    if args:
-        lines.append(f"  Run: {runbook.show_command(args)}")
+    waiting = blocker(store, step["id"])
+    commands = runbook.all_commands(step, store.incident())
+    if waiting:
+        lines.append(f"  Not yet: {waiting}")
+    else:
+        lines += [f"  Run: {runbook.show_command(args)}" for args in commands]
     if step["follow_up"]:
         lines.append(f"  Then: {step['follow_up']}")
     else:
         lines.append(f"  Then: incident step done {step['id']}   (or: incident step skip {step['id']} --reason ...)"
-                     if not step["ticks_on"] or not args else "  The step ticks itself when the command succeeds.")
+                     if not step["ticks_on"] or not commands else "  The step ticks itself when the command succeeds.")
     return lines
 
 
@@ -208,6 +212,7 @@ def next_step(incident: IncidentOpt = None, as_json: JsonOpt = False) -> None:
 
     Example: incident next
     """
+    from incident.checklist import blocker
     from incident.workspace import runbook
 
     with open_store(incident) as store:
@@ -215,7 +220,8 @@ def next_step(incident: IncidentOpt = None, as_json: JsonOpt = False) -> None:
         if as_json:
             print_json(None if step is None else {
                 "id": step["id"], "title": step["title"], "why": step["why"], "who": step["who"],
-                "manual": step["manual"], "command": runbook.command_args(step, store.incident())})
+                "manual": step["manual"], "command": runbook.command_args(step, store.incident()),
+                "commands": runbook.all_commands(step, store.incident()), "not_yet": blocker(store, step["id"])})
             return
         if step is None:
             print("Every step is done or skipped. Run `incident status` for the summary.")
@@ -225,37 +231,39 @@ def next_step(incident: IncidentOpt = None, as_json: JsonOpt = False) -> None:
 
 @app.command()
 def guide(incident: IncidentOpt = None, by: ByOpt = None) -> None:
-    """Walk through the open steps one by one, asking before running each command.
+    """Walk through the open steps one by one, asking before running each command; stops at a failure.
 
     Example: incident guide
     """
+    from incident.checklist import blocker
     from incident.workspace import runbook
 
     who = store_mod.actor(by)
     with open_store(incident) as store:
         incident_id = store.incident().id
     asked: set[str] = set()
+    deferred: list[str] = []
     while True:
         with store_mod.open_store(home(), incident_id) as store:
             steps = [s for s in store.steps() if s["state"] == "open" and s["id"] not in asked]
             if not steps:
-                print("No open steps left to go through. `incident status` shows where things stand.")
-                return
+                break
             step = steps[0]
             asked.add(step["id"])
             print()
             print("\n".join(_describe_step(store, step)))
-            args = runbook.command_args(step, store.incident())
-        if args:
+            commands = [] if blocker(store, step["id"]) else runbook.all_commands(step, store.incident())
+        for args in commands:
             for position, question in runbook.prompts(args):
                 args[position] = typer.prompt(f"  {question}")
-            if typer.confirm(f"  Run `{runbook.show_command(args)}` now?", default=True):
-                completed = subprocess.run([sys.executable, "-m", "incident", *args[1:]],
-                                           env={**os.environ, "INCIDENT_HOME": str(home())})
-                if completed.returncode != 0:
-                    print(f"  The command failed (exit {completed.returncode}); fix the problem and "
-                          f"run `incident guide` again.")
-                    continue
+            if not typer.confirm(f"  Run `{runbook.show_command(args)}` now?", default=True):
+                break
+            completed = subprocess.run([sys.executable, "-m", "incident", *args[1:]],
+                                       env={**os.environ, "INCIDENT_HOME": str(home())})
+            if completed.returncode != 0:
+                print(f"  The command failed (exit {completed.returncode}): the guide stops here. Fix what it "
+                      f"says, then run `incident guide` again.")
+                raise typer.Exit(completed.returncode)
         with store_mod.open_store(home(), incident_id) as store:
             if store.step(step["id"])["state"] != "open":
                 print(f"  {step['id']}: done")
@@ -269,7 +277,18 @@ def guide(incident: IncidentOpt = None, by: ByOpt = None) -> None:
                 reason = typer.prompt("  Why skip it?")
                 runbook.mark(store, step["id"], "skipped", who, reason)
             elif answer == "q":
-                return
+                break
+            else:
+                deferred.append(step["id"])
+    with store_mod.open_store(home(), incident_id) as store:
+        still_open = [s["id"] for s in store.steps() if s["state"] == "open"]
+    print()
+    if still_open:
+        print(f"{len(still_open)} step{'s are' if len(still_open) != 1 else ' is'} still open: {', '.join(still_open)}")
+        if deferred:
+            print(f"Left for later: {', '.join(deferred)}. `incident guide` again goes through them.")
+    else:
+        print("Every step is done or skipped. `incident status` shows where things stand.")
 
 
 @app.command()
@@ -287,7 +306,7 @@ def status(incident: IncidentOpt = None, as_json: JsonOpt = False) -> None:
         sorted_lines = decisions(store)
         steps = store.steps()
         exports = store.exports()
-        notices = notices.summary(store)
+        told = notices.summary(store)
     now = now_utc()
     step_records = [{"id": s["id"], "title": s["title"], "state": s["state"], "at": s["at"],
                      "by": s["by"], "note": s["note"], "required": bool(s["required"])} for s in steps]
@@ -298,7 +317,7 @@ def status(incident: IncidentOpt = None, as_json: JsonOpt = False) -> None:
                      "opened_at": store_mod.iso_utc(inc.opened_at), "opened_by": inc.opened_by,
                      "elapsed_seconds": int((now - inc.window_start).total_seconds()),
                      "counts": counts(sorted_lines), "money": money(sorted_lines),
-                     "steps": step_records, "exports": export_records, "notices": notices})
+                     "steps": step_records, "exports": export_records, "notices": told})
         return
     tz = marketplaces.BY_CODE[inc.marketplace].timezone if inc.marketplace else None
     print(f"{inc.id}: {inc.title}  [{inc.state}]")
@@ -319,16 +338,16 @@ def status(incident: IncidentOpt = None, as_json: JsonOpt = False) -> None:
         table("Exports", ["when", "format", "rows", "note", "path"],
                [[elapsed(parse_iso(e["at"]) - inc.window_start), e["format"], str(e["rows"]), e["stale"] or "", e["path"]]
                 for e in exports])
-    if notices["owed"] or notices["total"]:
+    if told["owed"] or told["total"]:
         def when(at: str | None) -> str:
             return f"{elapsed(parse_iso(at) - inc.window_start)} ({local_and_utc(parse_iso(at), tz)})" if at else ""
 
-        table(f"Buyer notices: {notices['sent']} of {notices['owed']} buyers owed a notice told",
+        table(f"Buyer notices: {told['sent']} of {told['owed']} buyers owed a notice told",
                ["state", "how", "count", "first", "last", "by"],
-               [["sent", ", ".join(f"{via} {n}" for via, n in notices["by_via"].items()), str(notices["sent"]),
-                 when(notices["first_sent_at"]), when(notices["last_sent_at"]), ", ".join(notices["sent_by"])]]
-               + [[state.replace("_", " "), "", str(notices[state]), "", "", ""]
-                  for state in ("failed", "not_offered", "needs_spapi", "blocked", "rendered", "sending") if notices[state]])
+               [["sent", ", ".join(f"{via} {n}" for via, n in told["by_via"].items()), str(told["sent"]),
+                 when(told["first_sent_at"]), when(told["last_sent_at"]), ", ".join(told["sent_by"])]]
+               + [[state.replace("_", " "), "", str(told[state]), "", "", ""]
+                  for state in ("failed", "not_offered", "needs_spapi", "blocked", "rendered", "sending") if told[state]])
 
 
 @app.command("log")

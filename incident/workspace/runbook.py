@@ -15,7 +15,7 @@ from incident.timeutil import iso_utc, now_utc
 from incident.workspace.store import Incident, Store
 
 DEFAULT_RUNBOOK = "promo-stacking"
-_STEP_KEYS = {"id", "title", "why", "who", "required", "manual", "command", "ticks_on", "then"}
+_STEP_KEYS = {"id", "title", "why", "who", "required", "manual", "command", "more", "ticks_on", "then"}
 _PROMPT = re.compile(r"^<(.+)>$")
 
 
@@ -56,18 +56,28 @@ def load(name: str = DEFAULT_RUNBOOK) -> list[dict[str, Any]]:
         if step["id"] in seen:
             raise InputFileError(path, f"step id '{step['id']}' is used twice", "Give each step its own id")
         seen.add(step["id"])
-        if "command" in step:
-            step["command"] = json.dumps(step["command"])
+        for key in ("command", "more"):
+            if key in step:
+                step[key] = json.dumps(step[key])
     return steps
 
 
 def command_args(step: Any, incident: Incident) -> list[str] | None:
     """The step's command with this incident's values; `<...>` words are left for the user."""
-    if not step["command"]:
-        return None
+    return _filled(json.loads(step["command"]), incident) if step["command"] else None
+
+
+def all_commands(step: Any, incident: Incident) -> list[list[str]]:
+    """The step's command and the ones that follow it (render, then check, then send)."""
+    first = command_args(step, incident)
+    more = json.loads(step["more"]) if step["more"] else []
+    return ([first] if first else []) + [_filled(words, incident) for words in more]
+
+
+def _filled(words: list[str], incident: Incident) -> list[str]:
     values = {"incident": incident.id}
     args: list[str] = []
-    for word in json.loads(step["command"]):
+    for word in words:
         if word == "{sku_args}":
             for sku in incident.skus:
                 args += ["--sku", sku]

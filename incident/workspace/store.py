@@ -59,7 +59,7 @@ CREATE TABLE order_lines (
 CREATE TABLE steps (
     position INTEGER NOT NULL, id TEXT PRIMARY KEY, title TEXT NOT NULL, why TEXT NOT NULL,
     who TEXT NOT NULL, command TEXT, manual TEXT, ticks_on TEXT, required INTEGER NOT NULL,
-    state TEXT NOT NULL DEFAULT 'open', at TEXT, by TEXT, note TEXT, follow_up TEXT
+    state TEXT NOT NULL DEFAULT 'open', at TEXT, by TEXT, note TEXT, follow_up TEXT, more TEXT
 );
 CREATE TABLE exports (
     id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, path TEXT NOT NULL,
@@ -375,10 +375,10 @@ def create(root: Path, *, title: str, skus: list[str], window_start: datetime,
                       iso_utc(window_end), details["floor"], marketplace, iso_utc(opened), who))
         for position, step in enumerate(steps):
             conn.execute("INSERT INTO steps (position, id, title, why, who, command, manual, "
-                         "ticks_on, required, follow_up) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         "ticks_on, required, follow_up, more) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                          (position, step["id"], step["title"], step["why"], step["who"],
                           step.get("command"), step.get("manual"), step.get("ticks_on"),
-                          1 if step.get("required", True) else 0, step.get("then")))
+                          1 if step.get("required", True) else 0, step.get("then"), step.get("more")))
     return store
 
 
