@@ -26,7 +26,8 @@ from incident.workspace import store as store_mod
 
 
 class Group(TyperGroup):
-    """Turns our error family into a one-line message and an exit code, never a traceback."""
+    """Turns our error family into a one-line message and an exit code, never a traceback, and
+    makes each command's help readable: plain metavars, each Example on its own line."""
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -35,9 +36,49 @@ class Group(TyperGroup):
             err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
 
+    def get_command(self, ctx: Any, name: str) -> Any:
+        command = super().get_command(ctx, name)
+        if command is not None and not getattr(command, "_readable", False):
+            _make_readable(command)
+        return command
+
+
+_METAVARS = {"incident": "ID", "by": "NAME", "report": "FILE", "templates": "DIR", "home": "DIR",
+             "test_to": "ADDRESS", "language": "LOCALE", "marketplace": "CODE", "seller_name": "NAME"}
+
+
+def _make_readable(command: Any) -> None:
+    """`--report FILE` rather than `--report <list[Path]>`; examples kept one per line (Click
+    rewraps a paragraph unless it starts with a \\b line)."""
+    for param in command.params:
+        if getattr(param, "is_flag", False) or param.metavar is not None or param.param_type_name != "option":
+            continue
+        kind = getattr(getattr(param, "type", None), "name", "")
+        param.metavar = _METAVARS.get(param.name) or ("N" if kind in ("integer", "float") else
+                                                      param.name.upper().replace("_", "-"))
+    if command.help and "Example:" in command.help:
+        head, _, examples = command.help.partition("Example:")
+        command.help = head + "\b\nExample:" + examples
+    command._readable = True
+
+
+def _version(value: bool) -> None:
+    if value:
+        from incident import __version__
+
+        print(f"incident {__version__}")
+        raise typer.Exit()
+
 
 app = typer.Typer(cls=Group, no_args_is_help=True, add_completion=False, rich_markup_mode=None,
+                  context_settings={"help_option_names": ["-h", "--help"]},
                   help="Run a pricing incident: scope the orders, cancel them, keep the log.")
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                help="Print the version and exit.")] = False) -> None:
+    """Run a pricing incident: scope the orders, cancel them, keep the log."""
 
 out = Console(highlight=False, soft_wrap=True)  # long lines wrap in the terminal, never cut by us
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -84,21 +125,45 @@ def duration(seconds: float) -> str:
     return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
 
 
-def table(title: str | None, columns: list[str], rows: list[list[str]]) -> None:
-    """A rich table on a terminal, tab-separated lines when piped."""
-    if out.is_terminal:
-        shown = Table(title=title, title_justify="left")
-        for column in columns:
-            shown.add_column(column)
-        for row in rows:
-            shown.add_row(*row)
-        out.print(shown)
-    else:
+_WHOLE = {"order", "item code", "id", "path", "sku", "step", "at", "sent (UTC)"}  # never cut or folded
+_LONG = 40  # a longer note goes on its own line below a terminal table
+
+
+def table(title: str | None, columns: list[str], rows: list[list[str]], notes: str | None = None) -> None:
+    """A rich table on a terminal, tab-separated lines when piped. On a terminal, order ids,
+    paths and the like are never cut, and the cells of the `notes` column that are long go on
+    their own line below the table, numbered."""
+    if not out.is_terminal:
         if title:
             print(f"# {title}")
         print("\t".join(columns))
         for row in rows:
             print("\t".join(row))
+        return
+    natural = sum(max([len(c)] + [len(r[i]) if c != notes or len(r[i]) <= _LONG else 4 for r in rows]) + 3
+                  for i, c in enumerate(columns)) + 1
+    if natural > out.width:  # too narrow for a table: one block per row, nothing cut
+        if title:
+            out.print(title, markup=False)
+        for row in rows:
+            out.print(row[0], markup=False)
+            out.print("  " + "; ".join(f"{c}: {v}" for c, v in zip(columns[1:], row[1:]) if v), markup=False)
+        return
+    shown = Table(title=title, title_justify="left")
+    for column in columns:
+        whole = column in _WHOLE
+        width = max([len(column)] + [len(row[columns.index(column)]) for row in rows]) if whole else None
+        shown.add_column(column, no_wrap=whole, min_width=width, overflow="fold")
+    footnotes: list[str] = []
+    at = columns.index(notes) if notes in columns else None
+    for row in rows:
+        if at is not None and len(row[at]) > _LONG:
+            footnotes.append(row[at])
+            row = [*row[:at], f"[{len(footnotes)}]", *row[at + 1:]]
+        shown.add_row(*row)
+    out.print(shown)
+    for number, text in enumerate(footnotes, 1):
+        out.print(f"  [{number}] {text}", markup=False)
 
 
 class progress:
@@ -148,8 +213,9 @@ def print_buckets(sorted_lines: list) -> None:
             rows.append([name, BUCKET_TITLES[name], str(entry["orders"]), str(entry["units"]),
                          money_text(values.get("list_price"), currency),
                          money_text(values.get("price_paid"), currency),
-                         money_text(values.get("loss"), currency)])
-    table("Affected orders", ["bucket", "what", "orders", "units", "list price", "paid", "loss"], rows)
+                         money_text(values.get("loss"), currency),
+                         f"{entry['unpriced_lines']} lines" if entry["unpriced_lines"] else ""])
+    table("Affected orders", ["bucket", "what", "orders", "units", "list price", "paid", "loss", "unpriced"], rows)
 
 
 def main() -> None:

@@ -100,7 +100,7 @@ def _pull_live(incident: str | None, by: str | None, plan_only: bool, strategy: 
 
 @app.command("orders")
 def list_orders(
-    bucket: Annotated[str | None, typer.Option("--bucket", help="Only this bucket: cancellable_mfn, fba_support, shipped_unrecoverable, already_cancelled, needs_attention.")] = None,
+    bucket: Annotated[str | None, typer.Option("--bucket", help="Only this bucket: cancellable_mfn, fba_support, shipped_unrecoverable, cancelled_by_seller, cancelled_before, needs_attention.")] = None,
     as_json: JsonOpt = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV (to attach to a Seller Support case).")] = False,
     incident: IncidentOpt = None,
@@ -121,7 +121,7 @@ def list_orders(
         "product_name": d.line.product_name,
         "purchase_date": d.line.purchase_date, "fulfillment_channel": d.line.fulfillment_channel,
         "order_status": d.line.order_status, "units": d.units, "currency": d.line.currency,
-        "list_price": d.list_price, "price_paid": d.price_paid, "loss": d.loss,
+        "list_price": d.list_price, "price_paid": d.price_paid, "charged": d.charged, "loss": d.loss,
         "promotion_ids": d.line.promotion_ids, "bucket": d.bucket, "reason": d.reason,
     } for d in chosen]
     if as_json:
@@ -136,5 +136,5 @@ def list_orders(
             [[r["order_id"], r["order_item_id"] or "-", r["sku"], r["order_status"] or "-",
               r["fulfillment_channel"] or "-", str(r["units"]), money_text(r["list_price"], None),
               money_text(r["price_paid"], None), money_text(r["loss"], None), r["bucket"], r["reason"]]
-             for r in records])
+             for r in records], notes="why")
 
