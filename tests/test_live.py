@@ -338,15 +338,40 @@ def test_sandbox_serve_drill_prints_how_to_connect_and_the_incident_to_open():
     env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # as in a pipe to a log file
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
     try:
-        lines = [process.stdout.readline() for _ in range(5)] if _readable(process.stdout, 20) else []
+        lines = [process.stdout.readline() for _ in range(6)] if _readable(process.stdout, 20) else []
+        # the variables it prints are all doctor needs: it passes on the first try
+        exported = dict(word.split("=", 1) for line in lines if line.strip().startswith("export ")
+                        for word in line.split()[1:])
+        clean = {k: v for k, v in os.environ.items() if not k.startswith(("INCIDENT_", "SP_API", "LWA_"))}
+        doctor = subprocess.run([Path(sys.executable).parent / "incident", "doctor"], env={**clean, **exported},
+                                capture_output=True, text=True, timeout=60)
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=10)
     assert lines[0].startswith(f"SP-API simulator on http://127.0.0.1:{port} (drill: 400 orders for SONIC-HP-BLK")
-    assert lines[4].strip().startswith("incident open --sku SONIC-HP-BLK --start ")
+    assert "INCIDENT_MARKETPLACE=US" in "".join(lines)
+    assert lines[5].strip().startswith("incident open --sku SONIC-HP-BLK --start ")
+    assert doctor.returncode == 0 and "ok  login and searchOrders answered" in doctor.stdout, doctor.stderr
 
 
 def _readable(stream, seconds: float) -> bool:
     import select
 
     return bool(select.select([stream], [], [], seconds)[0])
+
+
+def test_a_refused_connection_fails_at_once_saying_what_to_check(monkeypatch):
+    port = free_port()  # nothing listens there
+    monkeypatch.setenv("INCIDENT_SPAPI_ENDPOINT", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("INCIDENT_LWA_ENDPOINT", f"http://127.0.0.1:{port}/auth/o2/token")
+    for name in ("SP_API_REFRESH_TOKEN", "LWA_APP_ID", "LWA_CLIENT_SECRET"):
+        monkeypatch.setenv(name, "x")
+    clock = VirtualClock(start=1_000_000.0)
+    connection = spapi.Connection(spapi.load_settings("US"), clock=clock)
+    from sp_api.api import Orders
+
+    client = connection.client(Orders, version="2026-01-01")
+    with pytest.raises(spapi.ApiError) as refused:
+        connection.call("searchOrders", client.search_orders, createdAfter="2026-11-20T00:00:00Z")
+    assert "cannot connect to" in str(refused.value) and "INCIDENT_LWA_ENDPOINT" in str(refused.value)
+    assert clock.now() - 1_000_000.0 < 2  # one short retry, not half a minute of back-off

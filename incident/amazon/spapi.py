@@ -219,6 +219,10 @@ class Connection:
                     self.clock.sleep(self._backoff(attempt))
                     continue
                 raise ApiError(operation, status, message) from None
+            except httpx.ConnectError as exc:  # nothing listens there: retrying for half a minute helps nobody
+                if attempt >= 1:
+                    raise ApiError(operation, None, _refused(self.settings, exc)) from None
+                self.clock.sleep(0.3)
             except (httpx.TimeoutException, httpx.TransportError) as exc:
                 if attempt == self.settings.max_retries:
                     raise ApiError(operation, None, f"{type(exc).__name__}: the server did not answer") from None
@@ -252,6 +256,19 @@ class Connection:
     @staticmethod
     def _backoff(attempt: int) -> float:
         return min(60.0, 0.5 * 2 ** attempt) * (0.5 + random.random())
+
+
+def _refused(settings: Settings, exc: Exception) -> str:
+    """What to check when the connection itself fails (refused, unknown host)."""
+    try:
+        url = str(exc.request.url)  # type: ignore[attr-defined]
+    except (AttributeError, RuntimeError):
+        url = settings.endpoint
+    login = url.startswith(settings.lwa_endpoint)
+    variable = "INCIDENT_LWA_ENDPOINT" if login else "INCIDENT_SPAPI_ENDPOINT"
+    where = settings.lwa_endpoint if login else settings.endpoint
+    return (f"cannot connect to {where} ({exc.__class__.__name__}): check {variable} (or the endpoint in "
+            "incident.toml), the network, or that `incident sandbox serve` is running if you use the simulator")
 
 
 def _retry_after(headers: Any) -> float | None:

@@ -25,7 +25,7 @@ from incident.cli import (
     print_json,
     table,
 )
-from incident.errors import UsageError
+from incident.errors import StateError, UsageError
 from incident.timeutil import elapsed, local_and_utc, now_utc, parse_iso
 from incident.workspace import store as store_mod
 
@@ -369,6 +369,7 @@ def show_log(incident: IncidentOpt = None, as_json: JsonOpt = False) -> None:
 @app.command()
 def purge(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Purge even though some buyers owed a notice are not told yet.")] = False,
     incident: IncidentOpt = None,
     by: ByOpt = None,
 ) -> None:
@@ -376,7 +377,14 @@ def purge(
 
     Example: incident purge --yes
     """
+    from incident import notices
+
     with open_store(incident) as store:
+        told = notices.summary(store)
+        untold = max(told["owed"] - told["sent"] - told["not_offered"], 0)
+        if untold and not force:
+            raise StateError(f"{untold} of {told['owed']} buyers owed a notice are not told yet, and purging erases "
+                             "their addresses: send the notices first (`incident notify send`), or purge with --force")
         if not yes and not typer.confirm("Erase the buyers' names and e-mail addresses?"):
             raise typer.Exit(1)
         count = store.purge_personal_data(store_mod.actor(by))

@@ -9,7 +9,8 @@ from typing import Annotated
 
 import typer
 
-from incident.cli import Group, app
+from incident import config as config_file
+from incident.cli import Group, app, home
 from incident.cli.incidents import status
 from incident.timeutil import now_utc
 from incident.workspace import store as store_mod
@@ -47,7 +48,10 @@ def doctor(
     settings = spapi.load_settings(marketplace)
     print(f"marketplace {settings.marketplace.code} ({settings.marketplace.marketplace_id}), "
           f"endpoint {settings.endpoint}, login {settings.lwa_endpoint}, seller id "
-          f"{'set' if settings.seller_id else 'not set (needed by stop-sales)'}, config {settings.config_path or 'none'}")
+          f"{'set' if settings.seller_id else 'not set (needed by stop-sales)'}")
+    where = config_file.path().absolute()
+    print(f"config {where} ({'read' if where.exists() else 'not found: $INCIDENT_CONFIG or ./incident.toml is read'}); "
+          f"incidents in {home()}")
     from sp_api.api import Orders
 
     api = spapi.Connection(settings)
@@ -79,9 +83,12 @@ def sandbox_serve(
         simulator, scope, label = sandbox.seeded(sample), None, f"{sample} sample"
     url = simulator.start(port=port)
     print(f"SP-API simulator on {url} ({label}, seller {simulator.seller_id}). Use it with:")
-    variables = [f"{name}={value}" for name, value in simulator.environment().items()]
+    market = simulator.marketplace.code if simulator.marketplace else "US"
+    variables = [f"{name}={value}" for name, value in
+                 {**simulator.environment(), "INCIDENT_MARKETPLACE": market}.items()]
     print(f"  export {' '.join(variables[:3])}")
     print(f"  export {' '.join(variables[3:])}")
+    print("  incident doctor   # checks them")
     if scope:
         print("When you notice the bad price, open the incident and pull as it unfolds:")
         print(f"  incident open --sku {scope['sku']} --start {scope['start']} --end {scope['end']} "

@@ -108,7 +108,15 @@ BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
 SCHEMA_FINGERPRINT = fingerprint(_SCHEMA)
 
 def home() -> Path:
-    return Path(os.environ.get("INCIDENT_HOME") or "incidents")
+    """$INCIDENT_HOME, else the user's own data folder (e.g. ~/.local/share/incident/incidents):
+    the same incidents whatever folder the command is run from. Always absolute, so every
+    message names a path that can be pasted."""
+    explicit = os.environ.get("INCIDENT_HOME")
+    if explicit:
+        return Path(explicit).expanduser().absolute()
+    from platformdirs import user_data_path
+
+    return user_data_path("incident", appauthor=False) / "incidents"
 
 
 def actor(by: str | None = None) -> str:
