@@ -16,7 +16,7 @@ demo: $(STAMP)
 	$(BIN)/incident demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto
 
 samples: $(STAMP)
 	$(BIN)/python samples/generate.py

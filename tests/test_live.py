@@ -259,6 +259,7 @@ def test_doctor_reports_missing_credentials(sim, cli, monkeypatch):
 def test_demo_live(cli, tmp_path):
     out = cli("demo", "--live", "--home", tmp_path / "d").stdout
     assert "107 of 107 items cancelled" in out and "plan search" in out
+    assert "107 sent through the Messaging API" in out and "support annotation  ->" in out
 
 
 def test_marketplace_ids_match_the_library():

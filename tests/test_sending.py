@@ -217,7 +217,7 @@ def assert_exactly_once(home, per_order: Counter, expected: set, killed: int) ->
 
 
 def test_killed_fifty_times_every_buyer_gets_exactly_one_notice(cli, home, tmp_path, smtp):
-    buyers, _ = ready_incident(cli, tmp_path, 500)
+    buyers, _ = ready_incident(cli, tmp_path, 300)
     command = [Path(sys.executable).parent / "incident", "notify", "send", "--via", "smtp"]
     killed = kill_at_random_points(command, lambda: len(smtp.messages))
     final = subprocess.run(command, capture_output=True, text=True, timeout=300)
@@ -309,7 +309,7 @@ def test_spapi_records_orders_amazon_does_not_offer_a_message_for(cli, simulator
 
 
 def test_spapi_killed_fifty_times_every_buyer_gets_exactly_one_notice(cli, home, tmp_path, monkeypatch):
-    buyers, orders = ready_incident(cli, tmp_path, 500)
+    buyers, orders = ready_incident(cli, tmp_path, 300)
     expected = set(buyers)
     simulator = start_simulator(monkeypatch, orders)
     command = [Path(sys.executable).parent / "incident", "notify", "send", "--via", "spapi"]

@@ -41,7 +41,7 @@ def test_money_per_line_and_in_status(small_incident):
                                 "fba_support": 1, "shipped_unrecoverable": 1,
                                 "cancelled_by_seller": 0, "cancelled_before": 1, "needs_attention": 1}
     assert status["money"]["cancellable_mfn"]["totals"]["USD"] == {
-        "list_price": "400.00", "price_paid": "20.00", "loss": "380.00"}
+        "list_price": "400.00", "price_paid": "20.00", "charged": "25.81", "loss": "380.00"}  # order 1 paid tax and shipping
 
 
 def test_without_floor_the_full_price_order_is_affected_too(cli):

@@ -19,6 +19,7 @@ from incident.workspace import runbook, store
 from incident.workspace.files import write_private
 
 DEMO_ACTOR = "demo"
+MESSAGING_OPERATIONS = ("getMessagingActionsForOrder", "createUnexpectedProblem", "getAttributes")
 DEMO_SELLER = "Dana Reyes, Sonic Audio LLC"
 
 
@@ -95,7 +96,9 @@ def run_live(home: Path | None = None) -> Iterator[tuple[Path, str, list[str]]]:
     from incident.sandbox import seeded
 
     root = Path(home) if home else Path(tempfile.mkdtemp(prefix="incident-demo-live-"))
-    simulator = seeded("us", processing_seconds=1.0)
+    # the simulator grants this seller 40 messages a second, as Amazon does some sellers (and says so
+    # in x-amzn-RateLimit-Limit, which the client paces by): the demo tells 187 buyers in seconds
+    simulator = seeded("us", processing_seconds=1.0, plans={op: (40.0, 5) for op in MESSAGING_OPERATIONS})
     url = simulator.start()
     overrides = simulator.environment()
     saved = {name: os.environ.get(name) for name in overrides}
@@ -122,9 +125,9 @@ def run_live(home: Path | None = None) -> Iterator[tuple[Path, str, list[str]]]:
                          f"{submitted.rows} items cancelled, {len(submitted.rejected)} refused")
             again = live.LivePull(incident_store, connection, DEMO_ACTOR).run()
             notes.append(f"$ incident pull --live  -> {again.updated_lines} order lines updated (now cancelled)")
-            rendered = notices.render_notices(incident_store, DEMO_ACTOR, seller_name="Sonic Audio")
+            rendered = notices.render_notices(incident_store, DEMO_ACTOR, seller_name="Sonic Audio", connection=connection)
             sent = notices.send_notices(incident_store, DEMO_ACTOR, "spapi", connection=connection)
-            notes.append(f"$ incident notify render && incident notify send --via spapi  -> {rendered.rendered} "
+            notes.append(f"$ incident notify render --live && incident notify send --via spapi  -> {rendered.rendered} "
                          f"rendered, {sent.sent} sent through the Messaging API")
             text, _ = support.write_request(incident_store, "annotation", seller_name=DEMO_SELLER)
             notes.append(f"$ incident support annotation  -> {text}")
