@@ -126,3 +126,33 @@ def test_checker_passes_a_good_notice_and_locates_problems():
     [problem] = check(GOOD + "Mail help@example.com", "111-0000001-0000001", "en-US")
     assert (problem.line, problem.column) == (3, 6)
     assert check(GOOD, "111-0000001-0000001", "de-DE", buyer_locale="en-GB")[0].rule == "language"
+
+
+def test_buyers_whose_orders_were_cancelled_are_still_told(small_incident, home):
+    """Once Amazon shows the exported orders cancelled, their buyers are still owed a notice; a
+    buyer who cancelled before the seller acted is not."""
+    small_incident("cancel", "export")
+    small_incident("pull", "--report", ASSETS / "all-orders-small-cancelled.txt")
+    status = small_incident.json("status")
+    assert status["counts"]["cancelled_by_seller"] == 3 and status["counts"]["cancellable_mfn"] == 0
+    assert "3 notices rendered" in small_incident("notify", "render").stdout
+    assert set(notices(home)) == {"111-0000001-0000001", "111-0000002-0000002", "111-0000009-0000009"}
+    assert "111-0000005-0000005" not in notices(home)  # cancelled before: no notice, no loss
+    assert status["money"]["cancelled_before"]["totals"] in ({}, {"USD": {"list_price": "0", "price_paid": "0",
+                                                                         "charged": "0"}})
+    assert small_incident.json("status")["notices"]["owed"] == 3
+
+
+def test_a_buyers_cancellation_request_is_not_a_cancellation(cli):
+    from decimal import Decimal
+
+    from incident.scope import CANCELLED, decide
+    from incident.timeutil import parse_iso
+    from incident.workspace.store import Incident, OrderLine
+
+    incident = Incident("x", "t", ["SKU-A"], parse_iso("2026-11-20T22:00:00Z"), parse_iso("2026-11-20T23:00:00Z"),
+                        None, "US", parse_iso("2026-11-20T23:00:00Z"), "me", "open")
+    line = OrderLine("111-0000001-0000001", "SKU-A", 0, order_item_id="01234567890123",
+                     purchase_date="2026-11-20T22:10:00Z", order_status="Unshipped", fulfillment_channel="Merchant",
+                     quantity=1, item_price=Decimal("100"), cancel_requested="1")
+    assert decide(line, incident).bucket not in CANCELLED
