@@ -134,9 +134,13 @@ def list_incidents(as_json: JsonOpt = False) -> None:
         return
     table(None, ["id", "state", "title"], [[i.id, i.state, i.title] for i in incidents])
 
+
+StepArg = Annotated[str, typer.Argument(metavar="ID", help="Step id, as `incident status` shows it.")]
+
+
 @step_app.command("done")
 def step_done(
-    step_id: Annotated[str, typer.Argument(metavar="ID", help="Step id, as `incident status` shows it.")],
+    step_id: StepArg,
     note: Annotated[str | None, typer.Option("--note", help="What was done, for the report.")] = None,
     incident: IncidentOpt = None,
     by: ByOpt = None,
@@ -150,7 +154,7 @@ def step_done(
 
 @step_app.command("skip")
 def step_skip(
-    step_id: Annotated[str, typer.Argument(metavar="ID")],
+    step_id: StepArg,
     reason: Annotated[str, typer.Option("--reason", help="Why the step does not apply.")],
     incident: IncidentOpt = None,
     by: ByOpt = None,
@@ -164,7 +168,7 @@ def step_skip(
 
 @step_app.command("reopen")
 def step_reopen(
-    step_id: Annotated[str, typer.Argument(metavar="ID")],
+    step_id: StepArg,
     reason: Annotated[str, typer.Option("--reason", help="Why the step must be done again.")],
     incident: IncidentOpt = None,
     by: ByOpt = None,
