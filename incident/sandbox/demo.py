@@ -54,7 +54,7 @@ def run(home: Path | None = None) -> Iterator[tuple[Path, str, list[str]]]:
                          f"in the buyers' language, {len(notices.blocked(incident_store))} blocked by the rules")
             sent = notices.send_notices(incident_store, DEMO_ACTOR, "outbox")
             notes.append(f"$ incident notify send --via outbox  -> sent {sent.sent} of {sent.total} into "
-                         f"{incident_store.folder / 'outbox'} ({sent.failed} without an e-mail address: "
+                         f"{incident_store.folder / 'outbox'} ({sent.needs_spapi} FBA buyers have no e-mail address: "
                          "FBA buyers are reached with --via spapi)")
             later = _as_after_upload(folder / "all-orders.txt", scope["encoding"], exported.rows,
                                      incident_store.folder / "downloads")
