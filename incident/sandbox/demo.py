@@ -55,7 +55,7 @@ def run(home: Path | None = None) -> Iterator[tuple[Path, str, list[str]]]:
             sent = notices.send_notices(incident_store, DEMO_ACTOR, "outbox")
             notes.append(f"$ incident notify send --via outbox  -> sent {sent.sent} of {sent.total} into "
                          f"{incident_store.folder / 'outbox'} ({sent.needs_spapi} FBA buyers have no e-mail address: "
-                         "FBA buyers are reached with --via spapi)")
+                         "they are reached with --via spapi)")
             later = _as_after_upload(folder / "all-orders.txt", scope["encoding"], exported.rows,
                                      incident_store.folder / "downloads")
             pulled = orders.pull_reports(incident_store, [later], DEMO_ACTOR)
