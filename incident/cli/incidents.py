@@ -310,7 +310,7 @@ def status(incident: IncidentOpt = None, as_json: JsonOpt = False) -> None:
         sorted_lines = decisions(store)
         steps = store.steps()
         exports = store.exports()
-        told = notices.summary(store)
+        told = notices.summary(store, sorted_lines)
     now = now_utc()
     step_records = [{"id": s["id"], "title": s["title"], "state": s["state"], "at": s["at"],
                      "by": s["by"], "note": s["note"], "required": bool(s["required"])} for s in steps]

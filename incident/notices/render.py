@@ -35,16 +35,18 @@ def notice_key(incident_id: str, order_id: str) -> str:
     return hashlib.sha256(f"{incident_id}/{order_id}/apology".encode()).hexdigest()[:32]
 
 
-def eligible(store: Store, lines: list[OrderLine] | None = None) -> tuple[dict[str, list[Decision]], dict[str, int]]:
+def eligible(store: Store, lines: list[OrderLine] | None = None,
+             sorted_lines: list[Decision] | None = None) -> tuple[dict[str, list[Decision]], dict[str, int]]:
     """Orders due a notice now, and how many lines wait for their cancellation step. A buyer is
     owed a notice once the seller cancelled the order or asked Amazon to, whatever Amazon says of
     the order now: lines cancelled by the seller, cancellable lines in an upload file or a feed,
-    FBA lines in the Seller Support request."""
+    FBA lines in the Seller Support request. `sorted_lines`: the incident's lines already sorted."""
     actions = store.seller_actions()
-    decisions = sort_lines(store.lines() if lines is None else lines, store.incident(), actions)
+    if sorted_lines is None:
+        sorted_lines = sort_lines(store.lines() if lines is None else lines, store.incident(), actions)
     due: dict[str, list[Decision]] = {}
     waiting = {CANCELLABLE: 0, FBA: 0}
-    for decision in decisions:
+    for decision in sorted_lines:
         line = decision.line
         if decision.bucket in (CANCELLABLE, FBA) and not actions.acted_on(line.order_id, line.order_item_id):
             waiting[decision.bucket] += 1

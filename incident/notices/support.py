@@ -71,7 +71,7 @@ def _step_done_at(store: Store, step_id: str) -> str | None:
     return row["at"] if row else None
 
 
-def record(store: Store, tz: str | None) -> Record:
+def record(store: Store, tz: str | None, told: dict[str, Any]) -> Record:
     def shown(at: str | None) -> str | None:
         return local_and_utc(parse_iso(at), tz) if at else None
 
@@ -80,7 +80,6 @@ def record(store: Store, tz: str | None) -> Record:
                     default=None)
     exports = store.exports()
     fba = store.conn.execute("SELECT count(*), min(at) FROM support_orders WHERE kind = 'fba-request'").fetchone()
-    told = summary(store)
     return Record(shown(stopped), shown(cancelled), shown(exports[-1]["at"]) if exports else None,
                   shown(fba[1]), fba[0], shown(told["last_sent_at"]), shown(_step_done_at(store, "review-promotions")))
 
@@ -95,11 +94,12 @@ def context(store: Store, seller_name: str) -> dict[str, Any]:
                        and (fba is None or d.fulfilled_by_amazon == fba)})
 
     exported = store.exports()
-    told = summary(store)
+    told = summary(store, decisions)
     promotions = sorted({p for d in decisions for p in (d.line.promotion_ids or "").split()})
-    done = record(store, tz)
+    done = record(store, tz, told)
+    actions = store.seller_actions()
     cancelling = sorted({d.line.order_id for d in decisions if d.bucket == CANCELLABLE
-                         and store.seller_actions().acted_on(d.line.order_id, d.line.order_item_id)})
+                         and actions.acted_on(d.line.order_id, d.line.order_item_id)})
     return {"marketplace": incident.marketplace or "marketplace not known yet", "skus": ", ".join(incident.skus),
             "window_start": local_and_utc(incident.window_start, tz), "window_end": local_and_utc(incident.window_end, tz),
             "promotion_ids": ", ".join(promotions) or "see Seller Central",
