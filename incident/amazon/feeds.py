@@ -37,6 +37,7 @@ CONTENT_TYPE = "text/tab-separated-values; charset=UTF-8"
 SUBMIT_COMMAND = "cancel-submit"
 GRACE = timedelta(minutes=2)  # how long a createFeed that gave no answer may take to show in getFeeds
 SKEW = timedelta(minutes=5)  # our clock against Amazon's createdTime
+RECHECK_SECONDS = 5.0  # between two looks at getFeeds during the grace period
 
 
 @dataclass
@@ -164,7 +165,7 @@ def _recover(store: Store, connection: Connection, feeds: Any, asked: str) -> st
         left = (deadline - _now(connection)).total_seconds()
         if left <= 0:
             return None
-        connection.clock.sleep(min(15.0, left))
+        connection.clock.sleep(min(RECHECK_SECONDS, left))
 
 
 def _new_feeds(store: Store, connection: Connection, feeds: Any, since: datetime) -> list[dict]:
