@@ -55,6 +55,25 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+@pytest.fixture(autouse=True)
+def answers_match_amazons_models():
+    """Every answer any simulator gives during a test is checked against Amazon's published model
+    for its operation (tests/spapi_models.py): an answer Amazon never sends would hide a client bug."""
+    from spapi_models import problems
+
+    from incident.sandbox.server import Simulator
+
+    found: list[str] = []
+
+    def check(method, path, status, body, content_type):
+        found.extend(problems(method, path, status, body, content_type))
+
+    Simulator.answer_hooks.append(check)
+    yield found
+    Simulator.answer_hooks.remove(check)
+    assert not found, "the simulator answered unlike Amazon's model:\n" + "\n".join(sorted(set(found))[:40])
+
+
 @pytest.fixture
 def cli():
     return Cli()

@@ -36,12 +36,18 @@ CREDENTIAL_ENV = ("SP_API_REFRESH_TOKEN", "LWA_APP_ID", "LWA_CLIENT_SECRET")
 
 
 class ApiError(IncidentError):
-    """Amazon (or the simulator) said no, after our retries."""
+    """Amazon (or the simulator) said no, after our retries. `unsure`: the request may have been
+    carried out although no answer says so (a timeout or a 5xx on a call that is not retried)."""
 
-    def __init__(self, operation: str, status: int | None, message: str, retry_after: float | None = None):
-        self.operation, self.status, self.retry_after = operation, status, retry_after
+    def __init__(self, operation: str, status: int | None, message: str, retry_after: float | None = None,
+                 unsure: bool = False):
+        self.operation, self.status, self.retry_after, self.unsure = operation, status, retry_after, unsure
         where = f"HTTP {status}" if status else "no answer"
         super().__init__(f"{operation}: {where}: {message}")
+
+
+class LoginRefused(ApiError):
+    """Login with Amazon refused the credentials: no SP-API call was made."""
 
 
 class _HttpError(Exception):
@@ -58,16 +64,38 @@ class _HttpError(Exception):
             return "no details"
 
 
+class _LoginError(_HttpError):
+    """An error answer from Login with Amazon (the token endpoint), not from the SP-API."""
+
+    def refusal(self) -> str:
+        """What Amazon refused and which setting to check, from LWA's OAuth error code."""
+        import json
+
+        try:
+            code = str(json.loads(self.body).get("error") or "")
+        except (ValueError, AttributeError, TypeError):
+            code = ""
+        if code in ("invalid_grant", "unauthorized_client"):
+            what = ("the refresh token (SP_API_REFRESH_TOKEN, or refresh_token in credentials.yml): it is "
+                    "mistyped, revoked, or belongs to another app; authorise the app again in Seller Central")
+        elif code == "invalid_client" or self.status == 401:
+            what = "the app's client id and secret (LWA_APP_ID and LWA_CLIENT_SECRET, or credentials.yml)"
+        else:
+            what = "SP_API_REFRESH_TOKEN, LWA_APP_ID and LWA_CLIENT_SECRET (or credentials.yml)"
+        return f"Amazon refused the login{f' ({code})' if code else ''}: check {what}"
+
+
 class _GuardedTransport:
     """Raises on every HTTP error status, so an empty-bodied 429/5xx is never taken for data."""
 
-    def __init__(self, inner: Any):
+    def __init__(self, inner: Any, error: type[_HttpError] = _HttpError):
         self._inner = inner
+        self._error = error
 
     def request(self, method, url, **kwargs):
         response = self._inner.request(method, url, **kwargs)
         if response.status_code >= 400:
-            raise _HttpError(response.status_code, response.content, response.headers)
+            raise self._error(response.status_code, response.content, response.headers)
         return response
 
     def __getattr__(self, name: str) -> Any:
@@ -174,7 +202,7 @@ class Connection:
                                  "LWA_CLIENT_SECRET, or write python-amazon-sp-api's credentials.yml; "
                                  "`incident doctor` checks them") from None
             client._transport = _GuardedTransport(client._transport)
-            client._auth._transport = _GuardedTransport(client._auth._transport)
+            client._auth._transport = _GuardedTransport(client._auth._transport, _LoginError)
             self._clients[key] = client
         return self._clients[key]
 
@@ -190,8 +218,10 @@ class Connection:
             self.clock.sleep(wait)
         bucket.take(self.clock.now())
 
-    def call(self, operation: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """Run one SP-API call, paced and retried. Raises ApiError when it cannot succeed."""
+    def call(self, operation: str, fn: Callable[..., Any], *args: Any, once: bool = False, **kwargs: Any) -> Any:
+        """Run one SP-API call, paced and retried. Raises ApiError when it cannot succeed.
+        `once`: a call that must not be repeated unless Amazon's answer proves it was not carried
+        out (createFeed): a timeout or a 5xx raises ApiError(unsure=True) instead of a retry."""
         import httpx
         from sp_api.auth.exceptions import AuthorizationError
         from sp_api.base.exceptions import SellingApiException
@@ -204,6 +234,11 @@ class Connection:
                 response = fn(*args, **kwargs)
                 self._learn_rate(operation, getattr(response, "rate_limit", None))
                 return response
+            except _LoginError as exc:
+                if exc.status >= 500 or exc.status == 429:
+                    self.clock.sleep(self._backoff(attempt))
+                    continue
+                raise LoginRefused("login", exc.status, exc.refusal()) from None
             except _HttpError as exc:
                 status, message = exc.status, exc.message()
                 if status == 403 and not refreshed:
@@ -215,6 +250,8 @@ class Connection:
                     self._drain(operation)
                     self.clock.sleep(retry_after if retry_after is not None else self._backoff(attempt))
                     continue
+                if status >= 500 and once:
+                    raise ApiError(operation, status, message, unsure=True) from None
                 if status >= 500 or (status == 400 and "pagination" in message.lower() and attempt == 0):
                     self.clock.sleep(self._backoff(attempt))
                     continue
@@ -224,12 +261,15 @@ class Connection:
                     raise ApiError(operation, None, _refused(self.settings, exc)) from None
                 self.clock.sleep(0.3)
             except (httpx.TimeoutException, httpx.TransportError) as exc:
+                if once:
+                    raise ApiError(operation, None, f"{type(exc).__name__}: no answer", unsure=True) from None
                 if attempt == self.settings.max_retries:
                     raise ApiError(operation, None, f"{type(exc).__name__}: the server did not answer") from None
                 self.clock.sleep(self._backoff(attempt))
             except AuthorizationError as exc:
-                raise ApiError("login", getattr(exc, "status_code", None),
-                               "Amazon refused the credentials (check the refresh token and LWA app id/secret)") from None
+                raise LoginRefused("login", getattr(exc, "status_code", None),
+                                   "Amazon refused the login: check SP_API_REFRESH_TOKEN, LWA_APP_ID and "
+                                   "LWA_CLIENT_SECRET (or credentials.yml)") from None
             except SellingApiException as exc:  # an error body the guard let through (never expected)
                 raise ApiError(operation, None, str(exc)) from None
         raise ApiError(operation, None, f"still failing after {self.settings.max_retries} retries")

@@ -45,6 +45,7 @@ def cancel_submit(
     reason: Annotated[str, typer.Option("--reason", help="Cancellation reason code (PricingError; GeneralAdjustment if refused).")] = "PricingError",
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be sent, send nothing.")] = False,
+    feed: Annotated[str | None, typer.Option("--feed", help="The feed id Amazon lists for an unfinished submission, when the run could not tell which is ours.")] = None,
     incident: IncidentOpt = None,
     by: ByOpt = None,
 ) -> None:
@@ -79,7 +80,9 @@ def cancel_submit(
             print(f"continuing submission {pending['id']} ({pending['rows']} items, state {pending['state']})")
             if dry_run:
                 return
-        result = feeds.submit(store, connection(store), store_mod.actor(by), reason)
+        result = feeds.submit(store, connection(store), store_mod.actor(by), reason, feed_id=feed)
+    for note in result.notes:
+        print(f"note: {note}")
     print(f"feed {result.feed_id}: {result.accepted} of {result.rows} items cancelled, {len(result.rejected)} refused")
     for item in result.rejected:
         print(f"refused: {item['order_id']} item {item['order_item_id']}: {item['error_message']}")
@@ -103,8 +106,15 @@ def stop_sales(
 
     with open_store(incident) as store:
         result = listings.stop_sales(store, connection(store), store_mod.actor(by), undo)
-    for sku, before, after in result.changed:
-        print(f"{sku}: quantity {before} -> {after}")
+    words = {"stopped": "stopped", "restored": "restored", "already_stopped": "already stopped by an earlier run",
+             "not_applied": "NOT confirmed", "failed": "NOT changed", "fba": "no seller-fulfilled offer"}
+    for outcome in result.skus:
+        change = f"quantity {outcome.before} -> {outcome.after}" if outcome.before is not None else ""
+        line = ": ".join(p for p in (outcome.sku, words[outcome.state], change, outcome.message) if p)
+        if outcome in result.failed:
+            err.print(line, markup=False)
+        else:
+            print(line)
     if not result.changed:
         print("no seller-fulfilled quantity changed")
     if not undo:
@@ -113,4 +123,7 @@ def stop_sales(
             print(f"  - {step}")
         if result.fba_skus:
             print(f"  FBA SKUs: {', '.join(result.fba_skus)}")
-
+        for outcome in result.failed:
+            print(f"  - {outcome.sku}: set the quantity to 0 in Inventory > Manage All Inventory")
+    if result.failed:
+        raise typer.Exit(EXIT_PARTIAL)

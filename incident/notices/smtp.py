@@ -47,6 +47,10 @@ def connect_smtp(settings: SmtpSettings) -> SmtpSender:
     except smtplib.SMTPAuthenticationError:
         raise StateError(f"the SMTP server refused the login of '{settings.user}': check INCIDENT_SMTP_USER "
                          "and INCIDENT_SMTP_PASSWORD (many providers want an app password)") from None
+    except _LoginRefused as refused:
+        raise StateError(f"the SMTP server refused the login of '{settings.user}' ({refused}): check "
+                         "INCIDENT_SMTP_USER and INCIDENT_SMTP_PASSWORD, and that the account may send by "
+                         "SMTP with a password (many providers want an app password)") from None
     except smtplib.SMTPNotSupportedError as exc:
         raise StateError(f"the SMTP server {settings.host}:{settings.port} does not offer "
                          f"{'login' if 'AUTH' in str(exc) else 'STARTTLS'} here: check INCIDENT_SMTP_TLS "
@@ -54,6 +58,10 @@ def connect_smtp(settings: SmtpSettings) -> SmtpSender:
     except (OSError, smtplib.SMTPException) as exc:
         raise StateError(f"cannot reach the SMTP server {settings.host}:{settings.port}: "
                          f"{type(exc).__name__}; check INCIDENT_SMTP_HOST/PORT/TLS") from None
+
+
+class _LoginRefused(Exception):
+    """The server was reached and answered, but the login did not succeed."""
 
 
 class SmtpSender:
@@ -76,7 +84,14 @@ class SmtpSender:
             if settings.tls == "starttls":
                 self.client.starttls(context=context)
         if settings.user:
-            self.client.login(settings.user, settings.password or "")
+            try:
+                self.client.login(settings.user, settings.password or "")
+            except (smtplib.SMTPAuthenticationError, smtplib.SMTPNotSupportedError):
+                raise
+            except smtplib.SMTPServerDisconnected:  # some servers hang up on a refused login
+                raise _LoginRefused("it closed the connection at the login") from None
+            except smtplib.SMTPException as exc:  # e.g. no login method we can use
+                raise _LoginRefused(str(exc).rstrip(".") or type(exc).__name__) from None
 
     def send(self, notice: Any, recipient: str) -> tuple[str, None]:
         import smtplib

@@ -57,6 +57,16 @@ class Item:
     discount: Decimal  # line total promotion discount
     promotion_ids: str
     status: str
+    # what the Orders API states beyond the All Orders report's columns (see Scenario._details)
+    discount_parts: list[Decimal] = field(default_factory=list)  # one DISCOUNT breakdown per promotion
+    shipping: Decimal = Decimal(0)
+    shipping_discount: Decimal = Decimal(0)
+    tax: Decimal = Decimal(0)
+    shipping_tax: Decimal = Decimal(0)
+    gift_wrap: Decimal = Decimal(0)
+    gift_wrap_tax: Decimal = Decimal(0)
+    cancel_request: str | None = None  # the buyer's reason, while a cancellation request is open
+    cancelled_by: str | None = None  # BUYER, MERCHANT or AMAZON once cancelled
 
 
 @dataclass
@@ -73,6 +83,10 @@ class Order:
     postal_code: str
     items: list[Item] = field(default_factory=list)
 
+
+_SHIPPING = {"USD": Decimal("5.99"), "CAD": Decimal("7.99"), "GBP": Decimal("3.99"), "EUR": Decimal("4.99"),
+             "JPY": Decimal(500)}
+_SALES_TAX = {"US": Decimal("0.0825")}  # elsewhere the price includes VAT or consumption tax
 
 CATALOG = {
     "US": [Product("SONIC-HP-BLK", "B0CX1HP001", "Sonic Pro Noise-Cancelling Headphones, Black", Decimal("249.99")),
@@ -132,6 +146,11 @@ class Scenario:
 
     # orders --------------------------------------------------------------------------------
     def orders(self) -> Iterator[Order]:
+        for order in self._orders():
+            api_details(order)
+            yield order
+
+    def _orders(self) -> Iterator[Order]:
         for _ in range(self.burst_orders):
             moment = self.window_start + (self.window_end - self.window_start) * self.random.random() ** 2
             yield self._order(moment, burst=True)
@@ -237,6 +256,42 @@ class Scenario:
                     "is-business-order": "false", "purchase-order-number": "", "price-designation": "",
                     "is-prime": "false",
                 }
+
+
+def api_details(order: Order) -> None:
+    """What the Orders API says beyond the report's columns: the discount split per promotion,
+    shipping (some with a free-shipping promotion), sales tax, gift wrap, who cancelled a
+    cancelled item, and open buyer cancellation requests. Drawn from the order id, not from the
+    scenario's random stream, so the report files of a seed stay as they were."""
+    rnd = random.Random(order.order_id)
+    currency = order.marketplace.currency
+    charge = _SHIPPING.get(currency, Decimal(0))
+    rate = _SALES_TAX.get(order.marketplace.code, Decimal(0))
+    for item in order.items:
+        cents = Decimal(1).scaleb(item.product.price.as_tuple().exponent)
+        promotions = item.promotion_ids.split()
+        if item.discount and len(promotions) > 1:  # the promo code takes most, the coupon the rest
+            coupon = min(item.discount, (item.product.price * item.quantity * Decimal("0.02")).quantize(cents))
+            item.discount_parts = [item.discount - coupon, coupon]
+        elif item.discount:
+            item.discount_parts = [item.discount]
+        if order.channel == "Merchant" and charge and rnd.random() < 0.35:
+            item.shipping = charge
+            if rnd.random() < 0.5:
+                item.shipping_discount = charge
+        if order.channel == "Merchant" and charge and rnd.random() < 0.05:
+            item.gift_wrap = (charge * Decimal("0.5")).quantize(cents)
+        if rate:
+            item.tax = ((item.product.price * item.quantity - item.discount) * rate).quantize(cents)
+            item.shipping_tax = ((item.shipping - item.shipping_discount) * rate).quantize(cents)
+            item.gift_wrap_tax = (item.gift_wrap * rate).quantize(cents)
+        if item.status == "Cancelled":
+            # cancelled before the seller acted (the seller's own cancellations come by feed)
+            item.cancelled_by = rnd.choice(["BUYER", "AMAZON"])
+            if item.cancelled_by == "BUYER":
+                item.cancel_request = "Changed mind about purchase"
+        elif order.channel == "Merchant" and item.status in ("Unshipped", "Pending") and rnd.random() < 0.1:
+            item.cancel_request = "Ordered by mistake"
 
 
 def from_spec(spec: dict) -> Scenario:

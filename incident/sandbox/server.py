@@ -14,14 +14,15 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlparse
 
 from incident.amazon.ratelimits import DEFAULT_PLANS, RealClock, buckets
-from incident.sandbox.operations import ROUTES
+from incident.sandbox.operations import REQUIRED_QUERY, ROUTES
 from incident.sandbox.scenario import Order, Scenario
 from incident.sandbox.wire import REASONS, error, parse_time
 
@@ -29,7 +30,10 @@ from incident.sandbox.wire import REASONS, error, parse_time
 @dataclass
 class Fault:
     """Misbehaviour for one operation: kind is 500, 503, throttle, slow, timeout, expired_token,
-    bad_pagination or fatal_report. `after` calls go through first, then `times` misbehave."""
+    bad_pagination, fatal_report (createReport), or, on createFeed, fatal_feed (the feed ends FATAL
+    after applying its rows), feed_warnings (warning rows in the processing report) and
+    feed_file_error (a report whose only row names no record). `after` calls go through first,
+    then `times` misbehave."""
 
     operation: str
     kind: str
@@ -52,6 +56,10 @@ class _Server(ThreadingHTTPServer):
 
 class Simulator:
     """The simulated seller account and the HTTP server around it."""
+
+    # called with (method, path, status, body, content type) for every answer of every simulator:
+    # the tests check each one against Amazon's published models
+    answer_hooks: ClassVar[list[Callable[[str, str, int, Any, str], None]]] = []
 
     def __init__(self, scenario: Scenario | None = None, *, clock=None, seller_id: str = "A2SIMSELLER01",
                  processing_seconds: float = 2.0, plans: dict | None = None, throttle: bool = True,
@@ -82,6 +90,11 @@ class Simulator:
         self.messages: list[dict] = []
         self.reasons = set(REASONS)  # reason codes the cancellation feed accepts
         self.orders_2026 = True  # False: the app has no access to Orders 2026-01-01
+        self.page_tokens: dict[str, tuple[dict, str]] = {}  # opaque v0 NextToken -> (first query, offset)
+        self.order_items_page = 100  # getOrderItems (v0) items per page, then NextToken
+        self.refuse_login: str | None = None  # invalid_grant or invalid_client: LWA refuses the credentials
+        self.refused_listings: set[str] = set()  # SKUs whose patch Amazon answers INVALID
+        self.unapplied_listings: set[str] = set()  # SKUs whose ACCEPTED patch never takes effect
         if scenario:
             self.add_orders(scenario.orders())
             for product in scenario.catalog:
@@ -190,15 +203,17 @@ class Simulator:
                 intervals[-1][1] = self.now()
             self.listings[sku] = quantity
 
-    def _window(self, query: dict, after_key: str, before_key: str) -> list[Order]:
+    def _window(self, query: dict, after_key: str, before_key: str, updated: bool = False) -> list[Order]:
+        """Orders created (or, `updated`, last updated) inside the query's window, oldest first."""
         after = parse_time(query[after_key]) if after_key in query else None
         before = parse_time(query[before_key]) if before_key in query else None
+        moment = (lambda o: o.last_updated) if updated else (lambda o: o.purchase_date)
         with self.lock:
             now = self.now()
             chosen = [o for o in self.orders.values() if self._visible(o, now)
-                      and (after is None or o.purchase_date >= after)
-                      and (before is None or o.purchase_date <= before)]
-        return sorted(chosen, key=lambda o: (o.purchase_date, o.order_id))
+                      and (after is None or moment(o) >= after)
+                      and (before is None or moment(o) <= before)]
+        return sorted(chosen, key=lambda o: (moment(o), o.order_id))
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -220,6 +235,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(key, value)
         self.end_headers()
         self.wfile.write(data)
+        for hook in Simulator.answer_hooks:
+            hook(self.command, urlparse(self.path).path, status, body, content_type)
 
     def _body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
@@ -272,8 +289,12 @@ class _Handler(BaseHTTPRequestHandler):
                     sim.throttled[operation] = sim.throttled.get(operation, 0) + 1
             if not allowed:
                 return self._send(429, error("QuotaExceeded", "You exceeded your quota for the requested resource."))
+        missing = [name for name in REQUIRED_QUERY.get(operation, ()) if not query.get(name)]
+        if missing:
+            return self._send(400, error("InvalidInput", f"Missing required parameter: {missing[0]}."))
         try:
-            status, payload, *rest = handler(sim, match, query, body, fault)
+            extra = {"headers": self.headers} if operation == "upload" else {}
+            status, payload, *rest = handler(sim, match, query, body, fault, **extra)
         except KeyError as exc:
             return self._send(400, error("InvalidInput", f"Missing or invalid parameter {exc}"))
         content_type = rest[0] if rest else "application/json"

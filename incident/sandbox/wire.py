@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 CANCEL_FEED = "POST_FLAT_FILE_ORDER_ACKNOWLEDGEMENT_DATA"
 STATUS_2026 = {"Pending": "PENDING", "Unshipped": "UNSHIPPED", "PartiallyShipped": "PARTIALLY_SHIPPED",
                 "Shipped": "SHIPPED", "Cancelled": "CANCELLED"}
+STATUS_V0 = {"Cancelled": "Canceled"}  # Orders v0 spells it with one l
 REASONS = {"PricingError", "GeneralAdjustment", "NoInventory", "ShippingAddressUndeliverable",
             "CustomerExchange", "CustomerReturn", "MerchandiseNotReceived", "BuyerCanceled"}
 

@@ -3,6 +3,8 @@ database (scope, order lines, checklist, exports, an append-only event log) and 
 
 Every change goes through `Store.change()`, which writes its timeline event in the same
 transaction, so the event log is the audit trail of everything that happened.
+
+Long because the schema and the one class that reads and writes it belong together.
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ CREATE TABLE exports (
 CREATE TABLE submissions (
     id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, state TEXT NOT NULL, body BLOB NOT NULL,
     sha256 TEXT NOT NULL, reason TEXT NOT NULL, rows INTEGER NOT NULL, document_id TEXT, feed_id TEXT,
-    report TEXT
+    report TEXT, feed_requested_at TEXT
 );
 CREATE TABLE export_rows (
     export_id INTEGER NOT NULL, order_id TEXT NOT NULL, order_item_id TEXT NOT NULL
@@ -94,6 +96,8 @@ CREATE TABLE notices (
     forced_reason TEXT, via TEXT, attempts INTEGER NOT NULL DEFAULT 0, sent_at TEXT, error TEXT,
     rendered_at TEXT NOT NULL, buyer_locale TEXT, claimed_by TEXT, claimed_at TEXT
 );
+CREATE TABLE leases (job TEXT PRIMARY KEY, holder TEXT NOT NULL, who TEXT NOT NULL, host TEXT NOT NULL,
+    pid INTEGER NOT NULL, started TEXT NOT NULL, since TEXT NOT NULL);
 CREATE TABLE events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, actor TEXT NOT NULL,
     action TEXT NOT NULL, details TEXT NOT NULL

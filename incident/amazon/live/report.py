@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from incident.amazon import documents
 from incident.amazon.live.convert import lines_from_2026, needs_item_codes
 from incident.amazon.live.session import INCLUDED, Session
 from incident.amazon.reports import read_report
@@ -38,14 +39,20 @@ def run(session: Session, result: LiveResult, pull_id: int, cursor: str | None, 
         status = state.get("processingStatus")
         if status == "DONE":
             break
-        if status in ("FATAL", "CANCELLED"):
+        if status == "CANCELLED":  # Amazon cancels a report with no data: the window has no orders
+            session.save_page(result, pull_id, [], None, 0)
+            return
+        if status == "FATAL":
             with store.change(session.who, "live_report_failed", {"report_id": report_id, "status": status}) as conn:
                 conn.execute("UPDATE live_pulls SET done = 1 WHERE id = ?", (pull_id,))
-            raise ApiError("getReport", None, f"the All Orders report ended {status}; pull again "
+            raise ApiError("getReport", None, "the All Orders report ended FATAL; pull again "
                            "(`incident pull --live --strategy search`) or download it by hand")
         api.clock.sleep(15.0)
-    document = api.call("getReportDocument", reports.get_report_document,
-                        state["reportDocumentId"], download=True).payload["document"]
+    # the bytes are fetched and decoded here: the library decodes a Shift_JIS label strictly and
+    # hands back bytes when Amazon.co.jp's cp932 characters (①, ㈱) do not fit it
+    meta = api.call("getReportDocument", reports.get_report_document, state["reportDocumentId"]).payload
+    data, content_type = documents.download(api, "getReportDocument", meta)
+    document = documents.decode(data, content_type, api.settings.marketplace.code)
     path = store.folder / "downloads" / f"all-orders-{report_id}.txt"
     write_private(path, document.encode("utf-8"))
     downloaded = read_report(path, session.skus, "utf-8")

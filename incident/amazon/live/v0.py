@@ -19,9 +19,21 @@ def run(session: Session, result: LiveResult, pull_id: int, cursor: str | None) 
         page = response.payload.get("Orders") or []
         lines = []
         for order in page:
-            items = api.call("getOrderItems", session.orders_v0.get_order_items, order["AmazonOrderId"])
-            lines += lines_from_v0(order, items.payload.get("OrderItems") or [], session.skus)
+            lines += lines_from_v0(order, order_items(session, order["AmazonOrderId"]), session.skus)
         cursor = response.next_token
         session.save_page(result, pull_id, lines, cursor, len(page))
         if cursor is None:
             return
+
+
+def order_items(session: Session, order_id: str) -> list[dict]:
+    """Every item of the order: getOrderItems answers a long order in pages (NextToken)."""
+    items: list[dict] = []
+    token = None
+    while True:
+        kwargs = {"NextToken": token} if token else {}
+        response = session.connection.call("getOrderItems", session.orders_v0.get_order_items, order_id, **kwargs)
+        items += response.payload.get("OrderItems") or []
+        token = response.next_token
+        if not token:
+            return items
