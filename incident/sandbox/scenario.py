@@ -221,10 +221,12 @@ class Scenario:
                     "sku": item.product.sku, "asin": item.product.asin, "item-status": item.status,
                     "quantity": str(item.quantity), "currency": order.marketplace.currency,
                     "item-price": "" if hidden else str(item.product.price * item.quantity),
-                    "item-tax": "", "shipping-price": "", "shipping-tax": "", "gift-wrap-price": "",
-                    "gift-wrap-tax": "",
+                    "item-tax": _cell(item.tax, hidden), "shipping-price": _cell(item.shipping, hidden),
+                    "shipping-tax": _cell(item.shipping_tax, hidden), "gift-wrap-price": _cell(item.gift_wrap, hidden),
+                    "gift-wrap-tax": _cell(item.gift_wrap_tax, hidden),
                     "item-promotion-discount": "" if hidden or not item.discount else f"-{item.discount}",
-                    "ship-promotion-discount": "", "ship-city": order.city, "ship-state": "",
+                    "ship-promotion-discount": "" if hidden or not item.shipping_discount else f"-{item.shipping_discount}",
+                    "ship-city": order.city, "ship-state": "",
                     "ship-postal-code": order.postal_code, "ship-country": order.marketplace.code.replace("UK", "GB"),
                     "promotion-ids": "" if hidden else item.promotion_ids, "cpf": "",
                     "is-business-order": "false", "purchase-order-number": "",
@@ -256,6 +258,11 @@ class Scenario:
                     "is-business-order": "false", "purchase-order-number": "", "price-designation": "",
                     "is-prime": "false",
                 }
+
+
+def _cell(amount: Decimal, hidden: bool) -> str:
+    """An amount as the All Orders report writes it: empty when zero or not shown yet."""
+    return "" if hidden or not amount else str(amount)
 
 
 def api_details(order: Order) -> None:
