@@ -297,12 +297,18 @@ def status(incident: IncidentOpt = None, as_json: JsonOpt = False) -> None:
                   for state in ("failed", "not_offered", "blocked", "rendered", "sending") if notices[state]])
 
 
-@app.command("log")
-def show_log(incident: IncidentOpt = None, as_json: JsonOpt = False) -> None:
+log_app = typer.Typer(cls=Group, help="The incident's timeline: every change, when and by whom (UTC).")
+app.add_typer(log_app, name="log")
+
+
+@log_app.callback(invoke_without_command=True)
+def show_log(ctx: typer.Context, incident: IncidentOpt = None, as_json: JsonOpt = False) -> None:
     """The incident's timeline: every change, when and by whom (UTC).
 
     Example: incident log
     """
+    if ctx.invoked_subcommand is not None:
+        return
     with open_store(incident) as store:
         events = store.events()
     if as_json:
