@@ -44,7 +44,12 @@ def amount_text(value: Decimal | str | None, currency: str | None) -> str:
     return f"{text} {currency}" if currency else text
 
 
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~])")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*\[\]<>|])")
+
+
+def n(count: int, word: str, plural: str | None = None) -> str:
+    """'1 order', '3 orders'."""
+    return f"{count} {word if count == 1 else (plural or word + 's')}"
 
 
 def markdown_escape(value: Any) -> str:
@@ -95,7 +100,7 @@ def context(store: Store) -> dict[str, Any]:
     steps = store.steps()
     rows = timeline(events)
     values = {
-        "incident": incident, "tz": tz, "market": market, "generated": when(now_utc()), "amount_text": amount_text,
+        "incident": incident, "tz": tz, "market": market, "generated": when(now_utc()), "amount_text": amount_text, "n": n,
         "window": f"{when(incident.window_start)} to {when(incident.window_end)}",
         "opened": when(incident.opened_at), "closed": closed_at(store),
         "counts": found, "impact": impact, "currency": currency,
@@ -132,12 +137,12 @@ def _summary(v: dict, ours: list, decisions: list) -> str:
     c, incident = v["counts"], v["incident"]
     parts = [f"From {v['window']}, a stacked discount sold {', '.join(incident.skus)} far below its price"
              + (f" (as low as {v['lowest_price']} a unit)" if v["lowest_price"] else "") + ":",
-             f"{c['affected_orders']} orders ({c['affected_units']} units) were affected."]
+             f"{n(c['affected_orders'], 'order')} ({n(c['affected_units'], 'unit')}) were affected."]
     cancelled_orders = len({d.line.order_id for d in ours})
-    parts.append(f"{cancelled_orders} seller-fulfilled orders were cancelled by us, "
-                 f"{sum(c[b] for b in CANCELLED_BUCKETS)} were found already cancelled, "
-                 f"{c[SHIPPED]} had shipped, {c[FBA]} FBA orders are with Seller Support and "
-                 f"{c[ATTENTION]} need attention.")
+    parts.append(f"{n(cancelled_orders, 'seller-fulfilled order')} cancelled by us, "
+                 f"{sum(c[b] for b in CANCELLED_BUCKETS)} found already cancelled, "
+                 f"{c[SHIPPED]} shipped, {n(c[FBA], 'FBA order')} with Seller Support and "
+                 f"{c[ATTENTION]} needing attention.")
     for m in v["money"]:
         parts.append(f"Cost in {m['currency']}: {m['fmt']['total']} ({m['total_basis']}, fees and costs entered); "
                      f"cancelling saved {m['fmt']['saved']}.")
@@ -151,7 +156,7 @@ def _lessons(v: dict, ours: list, decisions: list, steps: list) -> tuple[list[st
     well, badly, lucky = [], [], []
     c, moments = v["counts"], {m.key: m for m in v["moments"]}
     if ours:
-        well.append(f"{len({d.line.order_id for d in ours})} seller-fulfilled orders were cancelled before they shipped.")
+        well.append(f"{n(len({d.line.order_id for d in ours}), 'seller-fulfilled order')} cancelled before shipping.")
     if moments["stopped"].at:
         well.append(f"Sales stopped at {moments['stopped'].since_start}.")
     if v["told"]["total"] and v["told"]["sent"] == v["told"]["total"]:
@@ -160,16 +165,16 @@ def _lessons(v: dict, ours: list, decisions: list, steps: list) -> tuple[list[st
         well.append("Seller Support was asked to annotate the account, with the evidence.")
     for m in v["money"]:
         if m["shipped_orders"]:
-            badly.append(f"{m['shipped_orders']} orders ({m['shipped_units']} units) shipped before anyone could stop "
-                         f"them: {m['fmt']['revenue_lost']} of revenue lost.")
+            badly.append(f"{n(m['shipped_orders'], 'order')} ({n(m['shipped_units'], 'unit')}) shipped before anyone "
+                         f"could stop them: {m['fmt']['revenue_lost']} of revenue lost.")
     if moments["detected"].at:
         badly.append(f"The incident was opened {moments['detected'].since_previous or '0 min'} after the price went live.")
     if c[FBA]:
-        badly.append(f"{c[FBA]} FBA orders were still not cancelled when this report was made.")
+        badly.append(f"{n(c[FBA], 'FBA order')} still not cancelled when this report was made.")
     if c[ATTENTION]:
-        badly.append(f"{c[ATTENTION]} orders still need attention (see `incident orders --bucket {ATTENTION}`).")
+        badly.append(f"{n(c[ATTENTION], 'order')} still needing attention (incident orders --bucket {ATTENTION}).")
     if v["told"]["total"] > v["told"]["sent"]:
-        badly.append(f"{v['told']['total'] - v['told']['sent']} buyers due a notice were not told.")
+        badly.append(f"{n(v['told']['total'] - v['told']['sent'], 'buyer')} due a notice not told yet.")
     missing = [m.label for m in v["moments"] if m.at is None and m.key != "closed"]
     if missing:
         badly.append("Not recorded: " + ", ".join(missing) + ".")
@@ -179,10 +184,10 @@ def _lessons(v: dict, ours: list, decisions: list, steps: list) -> tuple[list[st
     before_us = sum(c[b] for b in CANCELLED_BUCKETS) - len({d.line.order_id for d in ours
                                                              if d.bucket in CANCELLED_BUCKETS})
     if before_us > 0:
-        lucky.append(f"{before_us} orders were cancelled by buyers or Amazon before we acted.")
+        lucky.append(f"{n(before_us, 'order')} cancelled by the buyer or Amazon before we acted.")
     pending = sum(1 for d in decisions if (d.line.order_status or "").lower() == "pending")
     if pending:
-        lucky.append(f"{pending} order lines were still pending (payment not cleared), which gave time to act.")
+        lucky.append(f"{n(pending, 'order line')} still pending (payment not cleared), which gave time to act.")
     return well, badly, lucky
 
 

@@ -247,9 +247,10 @@ def status(incident: IncidentOpt = None, as_json: JsonOpt = False) -> None:
     from incident import notices
     from incident.after import closing
     from incident.amazon import marketplaces
+    from incident.after.record import open_any
     from incident.scope import counts, money
 
-    with open_store(incident) as store:
+    with open_any(home(), incident) as store:  # a closed incident is read too
         inc = store.incident()
         sorted_lines = decisions(store)
         steps = store.steps()
@@ -313,7 +314,9 @@ def show_log(ctx: typer.Context, incident: IncidentOpt = None, as_json: JsonOpt 
     """
     if ctx.invoked_subcommand is not None:
         return
-    with open_store(incident) as store:
+    from incident.after.record import open_any
+
+    with open_any(home(), incident) as store:  # a closed incident is read too
         events = store.events()
     if as_json:
         print_json(events)

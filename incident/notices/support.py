@@ -9,6 +9,7 @@ from incident.amazon import marketplaces
 from incident.notices import Templates, summary
 from incident.scope import CANCELLABLE, CANCELLED, FBA, counts, sort_store
 from incident.timeutil import local_and_utc
+from incident.workspace import chain
 from incident.workspace.files import csv_text, write_private
 from incident.workspace.store import Store
 
@@ -30,7 +31,7 @@ def context(store: Store, seller_name: str = "") -> dict:
             "cancelled_orders": cancelled, "cancellable": counts(decisions)[CANCELLABLE],
             "already_cancelled": counts(decisions)[CANCELLED], "buyers_told": told["sent"], "buyers_due": told["total"],
             "reason": (store.exports()[-1]["reason"] if exported else "PricingError"),
-            "seller_name": seller_name or incident.opened_by}
+            "seller_name": seller_name or incident.opened_by, "log_head": chain.head(store.conn) or "none yet"}
 
 
 KINDS = ("fba-request", "annotation", "account-manager")
