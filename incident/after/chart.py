@@ -14,7 +14,7 @@ from incident.scope import SHIPPED, Decision
 from incident.timeutil import parse_iso
 
 WIDTH, HEIGHT = 720, 280
-LEFT, RIGHT, TOP, BOTTOM = 44, 12, 34, 54
+LEFT, RIGHT, TOP, BOTTOM = 44, 24, 34, 54
 # Moments this long after the window's start still fit on the chart; later ones are listed under it.
 REACH = timedelta(hours=6)
 
