@@ -2,7 +2,9 @@
 lines into one picture per order line, save it with its event in one transaction.
 
 Merging: All Orders brings status, channel, prices and promotion ids; Unshipped brings the
-order-item-id and the buyer's contact; the legacy report brings prices and item ids. A value from
+order-item-id, the buyer's contact and the shipping address; the legacy report brings prices and
+item ids; the XML order report (recognised by its content) brings item ids, prices, promotions,
+the buyer's contact and the address, but no status. A value from
 a report with an older `last-updated-date` never overwrites a newer one, so pulling again, in any
 order, gives the same picture.
 """
@@ -16,11 +18,11 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 
-from incident.amazon import marketplaces
+from incident.amazon import marketplaces, xml_orders
 from incident.amazon.reports import Report, ReportLine, read_report
 from incident.errors import IncidentError
 from incident.timeutil import iso_utc
-from incident.workspace.store import OrderLine, Store
+from incident.workspace.store import ADDRESS_FIELDS, OrderLine, Store
 
 PULL_COMMAND = "pull"
 
@@ -35,7 +37,7 @@ class PullResult:
 
 
 # Only the Unshipped and legacy reports carry these; their latest pull is the truth.
-_UNDATED_OWN = {"order_item_id", "buyer_email", "buyer_name", "quantity_shipped", "quantity_to_ship"}
+_UNDATED_OWN = {"order_item_id", "buyer_email", "buyer_name", "quantity_shipped", "quantity_to_ship", *ADDRESS_FIELDS}
 
 
 def _merge(line: OrderLine, incoming: ReportLine) -> None:
@@ -77,7 +79,8 @@ def merge_into(store: Store, conn, incident, incoming: list[ReportLine]) -> tupl
 
 def pull_reports(store: Store, paths: list[Path], who: str, encoding: str | None = None) -> PullResult:
     incident = store.incident()
-    reports = [read_report(path, incident.skus, encoding) for path in paths]
+    reports = [xml_orders.read_xml_report(path, incident.skus) if xml_orders.is_xml(path)  # sniffed, not by name
+               else read_report(path, incident.skus, encoding) for path in paths]
     result = PullResult(reports=reports)
     incoming = [line for report in reports for line in report.lines]
     channels: Counter[str] = Counter(str(l.fields["sales_channel"]) for l in incoming

@@ -41,7 +41,9 @@ def test_support_text_matches_the_golden_file(ready, home, kind, language):
     ready("notify", "render")
     ready("notify", "send", "--via", "outbox")  # the FBA buyer has no e-mail: 3 of 4 told
     ready("support", kind, "--language", language)
-    text = _times_made_stable((exports(home) / f"support-{kind}.txt").read_text(encoding="utf-8"))
+    # the times of actions and the log's head hash change with every run
+    text = _times_made_stable(re.sub(r"\b[0-9a-f]{64}\b", "<log head>",
+                                     (exports(home) / f"support-{kind}.txt").read_text(encoding="utf-8")))
     golden = GOLDEN / f"support-{kind}-{language}.txt"
     if os.environ.get("UPDATE_GOLDEN"):
         golden.write_text(text, encoding="utf-8")

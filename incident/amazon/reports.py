@@ -44,6 +44,8 @@ COLUMNS = {
         "sku": "sku", "product-name": "product_name", "quantity-purchased": "quantity",
         "quantity-shipped": "quantity_shipped", "quantity-to-ship": "quantity_to_ship",
         "buyer-email": "buyer_email", "buyer-name": "buyer_name", "ship-country": "ship_country",
+        **{column: column.replace("-", "_") for column in ("recipient-name", "ship-address-1", "ship-address-2",
+                                                           "ship-address-3", "ship-city", "ship-state", "ship-postal-code")},
     },
     LEGACY: {
         "order-id": "order_id", "order-item-id": "order_item_id", "purchase-date": "purchase_date",

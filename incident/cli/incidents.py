@@ -302,15 +302,18 @@ def status(incident: IncidentOpt = None, as_json: JsonOpt = False) -> None:
     Example: incident status --json
     """
     from incident import notices
+    from incident.after import closing
+    from incident.after.record import open_any
     from incident.amazon import marketplaces
     from incident.scope import counts, money
 
-    with open_store(incident) as store:
+    with open_any(home(), incident) as store:  # a closed incident is read too
         inc = store.incident()
         sorted_lines = decisions(store)
         steps = store.steps()
         exports = store.exports()
         told = notices.summary(store, sorted_lines)
+        personal = closing.personal_data(store)
     now = now_utc()
     step_records = [{"id": s["id"], "title": s["title"], "state": s["state"], "at": s["at"],
                      "by": s["by"], "note": s["note"], "required": bool(s["required"])} for s in steps]
@@ -321,7 +324,8 @@ def status(incident: IncidentOpt = None, as_json: JsonOpt = False) -> None:
                      "opened_at": store_mod.iso_utc(inc.opened_at), "opened_by": inc.opened_by,
                      "elapsed_seconds": int((now - inc.window_start).total_seconds()),
                      "counts": counts(sorted_lines), "money": money(sorted_lines),
-                     "steps": step_records, "exports": export_records, "notices": told})
+                     "steps": step_records, "exports": export_records, "notices": told,
+                     "personal_data": personal.as_dict()})
         return
     tz = marketplaces.BY_CODE[inc.marketplace].timezone if inc.marketplace else None
     print(f"{inc.id}: {inc.title}  [{inc.state}]")
@@ -329,6 +333,7 @@ def status(incident: IncidentOpt = None, as_json: JsonOpt = False) -> None:
           f"({local_and_utc(inc.window_start, tz)}); opened {local_and_utc(inc.opened_at, tz)} by {inc.opened_by}")
     print(f"  SKUs {', '.join(inc.skus)}; window to {local_and_utc(inc.window_end, tz)}"
           f"{f'; floor {inc.floor}' if inc.floor is not None else ''}; marketplace {inc.marketplace or 'not known yet'}")
+    print(f"  {closing.due_text(personal, now)}")
     done = sum(1 for s in steps if s["state"] != "open")
     rows = []
     for s in steps:
@@ -354,13 +359,21 @@ def status(incident: IncidentOpt = None, as_json: JsonOpt = False) -> None:
                   for state in ("failed", "not_offered", "needs_spapi", "blocked", "rendered", "sending") if told[state]])
 
 
-@app.command("log")
-def show_log(incident: IncidentOpt = None, as_json: JsonOpt = False) -> None:
+log_app = typer.Typer(cls=Group, help="The incident's timeline: every change, when and by whom (UTC).")
+app.add_typer(log_app, name="log")
+
+
+@log_app.callback(invoke_without_command=True)
+def show_log(ctx: typer.Context, incident: IncidentOpt = None, as_json: JsonOpt = False) -> None:
     """The incident's timeline: every change, when and by whom (UTC).
 
     Example: incident log
     """
-    with open_store(incident) as store:
+    if ctx.invoked_subcommand is not None:
+        return
+    from incident.after.record import open_any
+
+    with open_any(home(), incident) as store:  # a closed incident is read too
         events = store.events()
     if as_json:
         print_json(events)
@@ -374,16 +387,21 @@ def show_log(incident: IncidentOpt = None, as_json: JsonOpt = False) -> None:
 def purge(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Purge even though some buyers owed a notice are not told yet.")] = False,
+    older_than: Annotated[int | None, typer.Option("--older-than", metavar="DAYS", help="Every incident whose data clock (last delivery) started more than DAYS ago.")] = None,
     incident: IncidentOpt = None,
     by: ByOpt = None,
 ) -> None:
-    """Erase buyer names and e-mail addresses from the incident (keeps orders and the log).
+    """Erase buyer names, e-mail and postal addresses from the incident (keeps orders and the log).
 
     Example: incident purge --yes
+    Example: incident purge --older-than 30 --yes
     """
+    if older_than is not None:
+        return _purge_older_than(older_than, yes, incident, by)
     from incident import notices
+    from incident.after.record import open_any
 
-    with open_store(incident) as store:
+    with open_any(home(), incident) as store:  # a closed incident is purged too
         told = notices.summary(store)
         untold = max(told["owed"] - told["sent"] - told["not_offered"], 0)
         if untold and not force:
@@ -395,3 +413,14 @@ def purge(
     print(f"erased buyer data from {count} order lines")
 
 
+def _purge_older_than(days: int, yes: bool, incident: str | None, by: str | None) -> None:
+    from incident.after import closing
+
+    if incident or days < 0:
+        raise UsageError("--older-than DAYS (0 or more) purges across all incidents: leave out --incident")
+    if not yes and not typer.confirm(f"Erase the buyers' data of every incident older than {days} days?"):
+        raise typer.Exit(1)
+    for outcome in closing.purge_older_than(home(), days, store_mod.actor(by)):
+        state = (f"erased buyer data from {outcome.erased} order lines" if outcome.erased is not None
+                 else "no buyer data held" if not outcome.held else f"kept: not due until {outcome.due}")
+        print(f"{outcome.incident_id}: {state}")

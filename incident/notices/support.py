@@ -21,6 +21,7 @@ from incident.notices.ledger import summary
 from incident.notices.templates import Templates
 from incident.scope import CANCELLABLE, CANCELLED_BEFORE, CANCELLED_BY_SELLER, FBA, counts, sort_store
 from incident.timeutil import local_and_utc, parse_iso
+from incident.workspace import chain
 from incident.workspace.files import csv_text, write_private
 from incident.workspace.store import Store
 
@@ -110,7 +111,8 @@ def context(store: Store, seller_name: str) -> dict[str, Any]:
             "cancelled_before": counts(decisions)[CANCELLED_BEFORE],
             "buyers_told": told["sent"], "buyers_due": told["owed"],
             "reason": exported[-1]["reason"] if exported else "PricingError",
-            "record": done, "seller_name": seller_name}
+            "record": done, "seller_name": seller_name,
+            "log_head": chain.head(store.conn) or "none yet"}
 
 
 def write_request(store: Store, kind: str, templates: Templates | None = None, language: str | None = None,

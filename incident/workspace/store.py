@@ -2,9 +2,10 @@
 database (scope, order lines, checklist, exports, an append-only event log) and `exports/`.
 
 Every change goes through `Store.change()`, which writes its timeline event in the same
-transaction, so the event log is the audit trail of everything that happened.
+transaction, so the event log is the audit trail of everything that happened; each event carries
+the hash of the one before (`chain`).
 
-Long because the schema and the one class that reads and writes it belong together.
+Long because the schema, the order line it stores and the one way to change them are read together.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 
 from incident.errors import NoIncidentError, UsageError
 from incident.timeutil import iso_utc, now_utc, parse_iso
+from incident.workspace import chain
 from incident.workspace.migrate import fingerprint, migrate
 
 DB_NAME = "incident.db"
@@ -40,8 +42,12 @@ LINE_FIELDS = [
     # who cancelled (Orders 2026-01-01 cancellationExecution.cancelledBy: BUYER, MERCHANT, AMAZON)
     # and whether the buyer asked to cancel (cancellationRequest; v0 IsBuyerRequestedCancel)
     "cancelled_by", "cancel_requested",
+    # where a seller-fulfilled order ships (Unshipped report, XML order report): for apology cards
+    "recipient_name", "ship_address_1", "ship_address_2", "ship_address_3", "ship_city", "ship_state", "ship_postal_code",
 ]
-PERSONAL_FIELDS = ("buyer_email", "buyer_name")
+ADDRESS_FIELDS = ("recipient_name", "ship_address_1", "ship_address_2", "ship_address_3", "ship_city", "ship_state",
+                  "ship_postal_code")
+PERSONAL_FIELDS = ("buyer_email", "buyer_name", *ADDRESS_FIELDS)
 _MONEY_FIELDS = ("item_price", "item_promotion_discount", "item_tax", "shipping_price", "shipping_tax",
                  "gift_wrap_price", "gift_wrap_tax", "ship_promotion_discount")
 
@@ -100,7 +106,7 @@ CREATE TABLE leases (job TEXT PRIMARY KEY, holder TEXT NOT NULL, who TEXT NOT NU
     pid INTEGER NOT NULL, started TEXT NOT NULL, since TEXT NOT NULL);
 CREATE TABLE events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, actor TEXT NOT NULL,
-    action TEXT NOT NULL, details TEXT NOT NULL
+    action TEXT NOT NULL, details TEXT NOT NULL, prev_hash TEXT, hash TEXT
 );
 CREATE TRIGGER events_append_only_update BEFORE UPDATE ON events
 BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
@@ -195,6 +201,13 @@ class OrderLine:
     ship_promotion_discount: Decimal | None = None
     cancelled_by: str | None = None
     cancel_requested: str | None = None
+    recipient_name: str | None = None
+    ship_address_1: str | None = None
+    ship_address_2: str | None = None
+    ship_address_3: str | None = None
+    ship_city: str | None = None
+    ship_state: str | None = None
+    ship_postal_code: str | None = None
 
     @property
     def key(self) -> tuple[str, str, int]:
@@ -255,9 +268,8 @@ class Store:
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             yield self.conn
-            self.conn.execute("INSERT INTO events (at, actor, action, details) VALUES (?, ?, ?, ?)",
-                              (iso_utc(now_utc()), actor, action,
-                               json.dumps(details, sort_keys=True, default=str)))
+            chain.append(self.conn, iso_utc(now_utc()), actor, action,
+                         json.dumps(details, sort_keys=True, default=str))
             self.conn.execute("COMMIT")
         except BaseException:
             self.conn.execute("ROLLBACK")
@@ -341,19 +353,22 @@ class Store:
         return ticked
 
     def purge_personal_data(self, who: str) -> int:
-        """Erase buyer names and addresses: in the database (rebuilt, so no old page keeps them)
-        and in the outbox's e-mails. Orders, notices' texts and the log stay."""
+        """Erase buyer names, e-mail and postal addresses: in the database (rebuilt, so no old page keeps them)
+        and in the outbox's e-mails and the apology cards. Orders, notices' texts and the log stay."""
         with self.change(who, "purge_personal_data", {}) as conn:
             count = conn.execute(
                 "UPDATE order_lines SET " + ", ".join(f"{name} = NULL" for name in PERSONAL_FIELDS)
                 + " WHERE " + " OR ".join(f"{name} IS NOT NULL" for name in PERSONAL_FIELDS)
             ).rowcount
         self.conn.execute("VACUUM")
+        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # in WAL mode the old pages linger in the -wal file
         outbox = self.folder / "outbox"
         if outbox.is_dir():
             for path in outbox.iterdir():
                 if path.suffix in (".eml", ".csv"):
                     path.unlink()
+        for path in self.exports_dir.glob("apology-cards*.pdf"):  # the cards carry names and addresses
+            path.unlink()
         return count
 
 
