@@ -62,12 +62,16 @@ class Decision:
         return self.line.item_price - abs(self.line.item_promotion_discount or Decimal(0))
 
     @property
-    def loss(self) -> Decimal | None:
-        """The discount the line was sold at: lost money if it ships. A cancelled line loses
-        nothing."""
-        if self.line.item_price is None or self.bucket in CANCELLED:
+    def discount(self) -> Decimal | None:
+        """The discount the line was sold at: what it loses if it ships, what cancelling saves."""
+        if self.line.item_price is None:
             return None
         return abs(self.line.item_promotion_discount or Decimal(0))
+
+    @property
+    def loss(self) -> Decimal | None:
+        """The money lost if the line ships. A cancelled line loses nothing."""
+        return None if self.bucket in CANCELLED else self.discount
 
     @property
     def charged(self) -> Decimal | None:

@@ -85,3 +85,11 @@ def small_incident(cli):
     cli("open", "--sku", "SKU-A", *WINDOW, "--floor", "50")
     cli("pull", "--report", ASSETS / "all-orders-small.txt", "--report", ASSETS / "unshipped-small.txt")
     return cli
+
+
+def with_already_cancelled(counts: dict) -> dict:
+    """Counts as shared/real-reports' expected.json states them: one `already_cancelled` for the
+    two cancelled buckets (cancelled by the seller, cancelled before)."""
+    folded = {k: v for k, v in counts.items() if k not in ("cancelled_by_seller", "cancelled_before")}
+    folded["already_cancelled"] = counts.get("cancelled_by_seller", 0) + counts.get("cancelled_before", 0)
+    return folded

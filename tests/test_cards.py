@@ -83,5 +83,5 @@ def test_no_card_without_a_cancellation(small_incident):
 
 def test_purge_erases_the_cards(cancelled, home):
     cancelled("cards")
-    cancelled("purge", "--yes")
+    cancelled("purge", "--yes", "--force")
     assert not list(home.glob("*/exports/apology-cards-*.pdf"))

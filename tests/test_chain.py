@@ -87,7 +87,7 @@ def test_a_quoted_head_is_checked_against_the_chain(logged, home):
 
 
 def test_purging_personal_data_keeps_the_chain_whole(logged):
-    logged("purge", "--yes")
+    logged("purge", "--yes", "--force")
     assert "log verified: 5 of 5" in logged("log", "verify").stdout
 
 

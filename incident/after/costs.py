@@ -154,7 +154,7 @@ def money(store: Store, decisions: list[Decision], cancelled_by_us: list[Decisio
     for d in decisions:
         currency = d.line.currency or ""
         values = entry(currency)
-        loss = d.loss or Decimal(0)
+        loss = d.discount or Decimal(0)  # lost if shipped, saved if cancelled
         if d.bucket == SHIPPED:
             values["shipped_orders"].add(d.line.order_id)
             values["shipped_units"] += d.units

@@ -103,6 +103,9 @@ def describe(event: dict) -> str:
         "support_annotation_sent": lambda: "asked Seller Support to annotate the account",
         "support_account_manager_sent": lambda: "wrote to the account manager",
         "notify_render": lambda: f"wrote {d.get('rendered', 0)} buyer notices",
+        "notices_need_spapi": lambda: f"set aside {d.get('count')} notices of buyers with no e-mail address "
+                                      "(reached through the Messaging API only)",
+        "scope_changed": lambda: "changed the scope",
         "notify_send": lambda: f"sent buyer notices via {d.get('via')}: {d.get('sent', 0)} sent, {d.get('failed', 0)} failed",
         "cost_added": lambda: f"entered a cost: {d.get('amount')} {d.get('currency')} ({d.get('what')})",
         "promotion_fee_added": lambda: f"entered a promotion fee ({d.get('what') or d.get('promotion_id')})",

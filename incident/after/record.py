@@ -6,12 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from incident.errors import NoIncidentError
-from incident.scope import ATTENTION, BUCKETS, CANCELLABLE, FBA, SHIPPED, Decision
+from incident.scope import CANCELLABLE, CANCELLED, CANCELLED_BY_SELLER, Decision
 from incident.workspace.store import DB_NAME, Store, open_store
 
 SELLER_FULFILLED = ("merchant", "mfn")
-# Every bucket of orders already cancelled, however scope names and splits them.
-CANCELLED_BUCKETS = tuple(b for b in BUCKETS if b not in (CANCELLABLE, FBA, SHIPPED, ATTENTION))
+CANCELLED_BUCKETS = CANCELLED  # every bucket of orders already cancelled
 
 
 def open_any(root: Path, incident_id: str | None = None) -> Store:
@@ -34,17 +33,9 @@ def seller_fulfilled(decision: Decision) -> bool:
 
 
 def cancelled_by_seller(store: Store, decisions: list[Decision]) -> list[Decision]:
-    """Seller-fulfilled lines the seller cancelled, or is cancelling: accepted by a feed, marked
-    cancelled by the merchant in the Orders API, or waiting in a cancellation file already written."""
-    requests = store.cancel_requests()
-    exported = bool(store.exports())
-    chosen = []
-    for decision in decisions:
-        if not seller_fulfilled(decision):
-            continue
-        line = decision.line
-        accepted = requests.get((line.order_id, line.order_item_id or ""), (None,))[0] == "accepted"
-        by_merchant = (line.cancelled_by or "").upper() in ("MERCHANT", "SELLER")
-        if accepted or by_merchant or (decision.bucket == CANCELLABLE and (exported or decision.in_flight)):
-            chosen.append(decision)
-    return chosen
+    """Seller-fulfilled lines the seller cancelled, or is cancelling: cancelled at the seller's
+    request (scope's own bucket), or cancellable and already in an upload file or a feed."""
+    actions = store.seller_actions()
+    return [d for d in decisions if seller_fulfilled(d) and (
+        d.bucket == CANCELLED_BY_SELLER
+        or (d.bucket == CANCELLABLE and actions.acted_on(d.line.order_id, d.line.order_item_id)))]

@@ -21,11 +21,11 @@ from incident.after import chart as chart_mod
 from incident.after.closing import closed_at, personal_data
 from incident.after.costs import money
 from incident.after.moments import key_moments, timeline
-from incident.after.record import CANCELLED_BUCKETS, cancelled_by_seller
+from incident.after.record import cancelled_by_seller
 from incident.amazon import marketplaces
 from incident.notices import summary
 from incident.resources import data_dir
-from incident.scope import ATTENTION, BUCKET_TITLES, BUCKETS, FBA, SHIPPED, counts, sort_store
+from incident.scope import ATTENTION, BUCKET_TITLES, BUCKETS, CANCELLED_BEFORE, FBA, SHIPPED, counts, sort_store
 from incident.scope import money as bucket_money
 from incident.timeutil import elapsed, iso_utc, local_and_utc, now_utc
 from incident.workspace import chain
@@ -93,7 +93,7 @@ def context(store: Store) -> dict[str, Any]:
             entry["orders"].add(d.line.order_id)
             entry["units"] += d.units
             cur = d.line.currency or ""
-            entry["discount"][cur] = entry["discount"].get(cur, Decimal(0)) + (d.loss or Decimal(0))
+            entry["discount"][cur] = entry["discount"].get(cur, Decimal(0)) + (d.discount or Decimal(0))
     trigger = [{"id": p["id"], "orders": len(p["orders"]), "units": p["units"],
                 "discount": ", ".join(amount_text(v, c) for c, v in sorted(p["discount"].items()))}
                for p in sorted(promotions.values(), key=lambda p: (-len(p["orders"]), p["id"]))]
@@ -140,7 +140,7 @@ def _summary(v: dict, ours: list, decisions: list) -> str:
              f"{n(c['affected_orders'], 'order')} ({n(c['affected_units'], 'unit')}) were affected."]
     cancelled_orders = len({d.line.order_id for d in ours})
     parts.append(f"{n(cancelled_orders, 'seller-fulfilled order')} cancelled by us, "
-                 f"{sum(c[b] for b in CANCELLED_BUCKETS)} found already cancelled, "
+                 f"{c[CANCELLED_BEFORE]} found already cancelled, "
                  f"{c[SHIPPED]} shipped, {n(c[FBA], 'FBA order')} with Seller Support and "
                  f"{c[ATTENTION]} needing attention.")
     for m in v["money"]:
@@ -181,8 +181,7 @@ def _lessons(v: dict, ours: list, decisions: list, steps: list) -> tuple[list[st
     for s in steps:
         if s["required"] and s["state"] == "skipped":
             badly.append(f"Required step skipped: {s['title']} ({s['note']}).")
-    before_us = sum(c[b] for b in CANCELLED_BUCKETS) - len({d.line.order_id for d in ours
-                                                             if d.bucket in CANCELLED_BUCKETS})
+    before_us = c[CANCELLED_BEFORE]
     if before_us > 0:
         lucky.append(f"{n(before_us, 'order')} cancelled by the buyer or Amazon before we acted.")
     pending = sum(1 for d in decisions if (d.line.order_status or "").lower() == "pending")
