@@ -4,6 +4,7 @@ refused logins in words that say what to check."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -142,7 +143,12 @@ def test_v0_order_items_are_read_over_every_page(sim, opened):
 def test_a_japanese_document_labelled_shift_jis_with_cp932_characters(monkeypatch, cli, home):
     spec = json.loads((SAMPLES / "jp" / "scope.json").read_text())
     simulator = seeded("jp", clock=VirtualClock(), processing_seconds=0)
-    simulator.scenario.incident_product.name += " ①"  # in cp932, not in Shift_JIS
+    product = simulator.scenario.incident_product
+    renamed = dataclasses.replace(product, name=product.name + " ①")  # in cp932, not in Shift_JIS
+    for order in simulator.orders.values():
+        for item in order.items:
+            if item.product is product:
+                item.product = renamed
     simulator.start()
     use_simulator(monkeypatch, simulator)
     cli("open", "--sku", spec["skus"][0], "--start", spec["start"], "--end", spec["end"], "--floor", spec["floor"],

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import socket
-from datetime import timedelta
 from typing import Any
 
-from incident.timeutil import now_utc, parse_iso
+from incident.workspace.leases import holder_alive, started
 from incident.workspace.store import Store
 
 
@@ -23,30 +21,23 @@ def set_state(store: Store, who: str, order_id: str, state: str, via: str, error
 
 # -- claims: exactly once when two people send at the same time --------------------------------
 
-STALE_AFTER = timedelta(minutes=15)  # a claim this old from another machine is given back
+STALE_AFTER = 900.0  # seconds: a claim this old from another machine is given back
 
 
 def run_id() -> str:
-    """This run, as a claim names it: the machine, the process, and a token against pid reuse."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+    """This run, as a claim names it: the machine, the process and its start time (against a
+    reused process id)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{started(os.getpid())}"
 
 
 def _claim_is_dead(claimed_by: str | None, claimed_at: str | None) -> bool:
-    """A claim is given back when its run is gone: a process of this machine that no longer
-    runs, or a claim from elsewhere older than STALE_AFTER."""
-    if not claimed_by:
+    """A claim is given back when its run is gone (see leases.holder_alive)."""
+    if not claimed_by or claimed_by == run_id():  # this process's own, from a run that ended with an error
         return True
-    host, _, rest = claimed_by.partition(":")
-    pid = rest.partition(":")[0]
-    if host == socket.gethostname() and pid.isdigit():
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:  # alive, another user's
-            return False
-        return False
-    return not claimed_at or now_utc() - parse_iso(claimed_at) > STALE_AFTER
+    host, pid, started_at = (claimed_by.split(":") + ["", ""])[:3]
+    if not pid.isdigit():
+        return True
+    return not holder_alive(host, int(pid), started_at, claimed_at or "1970-01-01T00:00:00Z", STALE_AFTER)
 
 
 def claim(store: Store, who: str, row: Any, via: str, me: str) -> bool:

@@ -26,7 +26,7 @@ class BusyError(StateError):
     """Another run holds the claim."""
 
 
-def _started(pid: int) -> str:
+def started(pid: int) -> str:
     """The process's start time in clock ticks since boot (Linux), or '' where unknown."""
     try:
         with open(f"/proc/{pid}/stat") as handle:
@@ -35,16 +35,23 @@ def _started(pid: int) -> str:
         return ""
 
 
-def _alive(row, stale_after: float) -> bool:
-    if row["host"] != socket.gethostname():
-        return now_utc() - parse_iso(row["since"]) < timedelta(seconds=stale_after)
+def holder_alive(host: str, pid: int, started_at: str, since: str, stale_after: float) -> bool:
+    """Whether the run that took a claim still runs: a process of this machine that still runs
+    (and is the same process, not a reused id), or a claim from elsewhere younger than
+    `stale_after` seconds."""
+    if host != socket.gethostname():
+        return now_utc() - parse_iso(since) < timedelta(seconds=stale_after)
     try:
-        os.kill(row["pid"], 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # another user's process: it exists
         pass
-    return not row["started"] or _started(row["pid"]) in ("", row["started"])
+    return not started_at or started(pid) in ("", started_at)
+
+
+def _alive(row, stale_after: float) -> bool:
+    return holder_alive(row["host"], row["pid"], row["started"], row["since"], stale_after)
 
 
 @contextmanager
@@ -63,7 +70,7 @@ def claim(store: Store, job: str, who: str, command: str, stale_after: float = 7
             details["taken_over_from"] = {"who": row["who"], "pid": row["pid"], "since": row["since"]}
         conn.execute("INSERT OR REPLACE INTO leases (job, holder, who, host, pid, started, since) "
                      "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                     (job, holder, who, socket.gethostname(), pid, _started(pid), iso_utc(now_utc())))
+                     (job, holder, who, socket.gethostname(), pid, started(pid), iso_utc(now_utc())))
     try:
         yield
     finally:

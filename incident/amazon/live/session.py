@@ -62,7 +62,9 @@ class Session:
 
     def search(self, cursor: str | None, created_before: str) -> Any:
         kwargs: dict[str, Any] = dict(createdAfter=iso_utc(self.incident.window_start), createdBefore=created_before,
-                                      includedData=INCLUDED, maxResultsPerPage=PAGE)
+                                      includedData=INCLUDED, maxResultsPerPage=PAGE,
+                                      # named as the model names it: else the library adds four spellings
+                                      marketplaceIds=[self.connection.settings.marketplace.marketplace_id])
         if cursor:
             kwargs["paginationToken"] = cursor
         return self.connection.call("searchOrders", self.orders_2026.search_orders, **kwargs)

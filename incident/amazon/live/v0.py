@@ -14,7 +14,7 @@ def run(session: Session, result: LiveResult, pull_id: int, cursor: str | None) 
     while True:
         kwargs = {"NextToken": cursor} if cursor else {
             "CreatedAfter": iso_utc(session.incident.window_start), "CreatedBefore": result.plan.created_before,
-            "MaxResultsPerPage": PAGE}
+            "MaxResultsPerPage": PAGE, "MarketplaceIds": [api.settings.marketplace.marketplace_id]}
         response = api.call("getOrders", session.orders_v0.get_orders, **kwargs)
         page = response.payload.get("Orders") or []
         lines = []
