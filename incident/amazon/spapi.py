@@ -238,7 +238,10 @@ class Connection:
             rate = float(header) if header is not None else None
         except ValueError:
             return
-        if bucket is not None and rate and rate > 0 and rate != bucket.rate:
+        if bucket is None and rate and rate > 0:
+            # no published plan (the Promotions API): pace by what Amazon says, one call at a time
+            self._buckets[operation] = TokenBucket(rate, 1, tokens=0.0, updated=self.clock.now())
+        elif bucket is not None and rate and rate > 0 and rate != bucket.rate:
             bucket.wait_time(self.clock.now())  # settle the tokens earned at the old rate
             bucket.rate = rate
 

@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
-from incident.sandbox import shapes
+from incident.sandbox import promotions, shapes
 from incident.sandbox.scenario import ALL_ORDERS_COLUMNS, UNSHIPPED_COLUMNS, Order
 from incident.sandbox.wire import CANCEL_FEED, STATUS_2026, error, iso, parse_time
 
@@ -251,8 +251,12 @@ def _get_listing(sim, match, query, body, fault):
     sku = match.group(2)
     if sku not in sim.listings:
         return 404, error("NotFound", f"SKU {sku} not found.")
-    return 200, {"sku": sku, "fulfillmentAvailability": [
+    result = {"sku": sku, "fulfillmentAvailability": [
         {"fulfillmentChannelCode": "DEFAULT", "quantity": sim.listings[sku]}]}
+    offer = sim.promotions.purchasable_offer(sku, sim.marketplace)  # offer, sale and minimum price
+    if offer and "attributes" in str(query.get("includedData", "")):
+        result["attributes"] = {"purchasable_offer": offer}
+    return 200, result
 
 
 def _patch_listing(sim, match, query, body, fault):
@@ -325,3 +329,4 @@ ROUTES: list[tuple[str, str, str, Callable]] = [
     (r"/listings/2021-08-01/items/(\w+)/([^/]+)", "GET", "getListingsItem", _get_listing),
     (r"/listings/2021-08-01/items/(\w+)/([^/]+)", "PATCH", "patchListingsItem", _patch_listing),
 ]
+ROUTES += promotions.ROUTES  # Promotions API 2025-12-01: incident/sandbox/promotions.py

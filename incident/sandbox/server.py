@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from incident.amazon.ratelimits import DEFAULT_PLANS, RealClock, buckets
+from incident.sandbox import promotions
 from incident.sandbox.operations import ROUTES
 from incident.sandbox.scenario import Order, Scenario
 from incident.sandbox.wire import REASONS, error, parse_time
@@ -65,7 +66,7 @@ class Simulator:
         self.off_sale: dict[str, list[list]] = {}  # sku -> [stopped, restarted or None]: no MFN orders then
         self._pending: list[Order] = []
         self.lock = threading.RLock()
-        self.plans = {**DEFAULT_PLANS, **(plans or {})}
+        self.plans = {**DEFAULT_PLANS, **promotions.PLANS, **(plans or {})}
         self.buckets = buckets(self.plans)
         self.faults: list[Fault] = []
         self.calls: list[tuple[str, dict]] = []  # (operation, query) for tests
@@ -82,6 +83,8 @@ class Simulator:
         self.messages: list[dict] = []
         self.reasons = set(REASONS)  # reason codes the cancellation feed accepts
         self.orders_2026 = True  # False: the app has no access to Orders 2026-01-01
+        self.promotions = promotions.Book() if scenario is None else promotions.book(
+            scenario.catalog, self.now(), scenario.marketplace.currency)
         if scenario:
             self.add_orders(scenario.orders())
             for product in scenario.catalog:
