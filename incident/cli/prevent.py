@@ -18,8 +18,7 @@ from incident.errors import UsageError
 from incident.timeutil import local_and_utc, now_utc, parse_option
 from incident.workspace import store as store_mod
 
-preflight_app = typer.Typer(cls=Group, no_args_is_help=False, invoke_without_command=True,
-                            help="Check every running and planned promotion before it goes live.")
+preflight_app = typer.Typer(cls=Group, no_args_is_help=False, invoke_without_command=True)
 app.add_typer(preflight_app, name="preflight")
 
 PlanOpt = Annotated[Path | None, typer.Option("--plan", help="Plan file (CSV or YAML): promo codes and promotions Amazon does not show, planned sale prices.")]
@@ -71,6 +70,7 @@ def preflight(
     floor or the unit cost), so it can run from cron or CI before every change.
 
     Example: incident preflight --plan plan.yaml --prices prices.csv
+
     Example: incident preflight --offline --plan samples/preflight/plan.yaml --prices samples/preflight/prices.csv --at 2026-11-19T00:00Z
     """
     if ctx.invoked_subcommand is not None:

@@ -13,7 +13,7 @@ from incident.prevent.flags import Flag, ended
 from incident.prevent.model import Promotion
 from incident.workspace.account import Account
 
-_PARTS = {"products": ("items", "excluded", "catalog"), "discount": ("benefit", "stacking", "claim_code", "budget",
+_PARTS = {"products": ("items", "excluded", "catalog"), "discount": ("benefit", "item_benefits", "stacking", "claim_code", "budget",
           "per_customer_uses", "kind"), "dates": ("start", "end")}
 
 
@@ -45,8 +45,8 @@ def approve(account: Account, promotion: Promotion, by: str) -> tuple[Approval, 
     if not promotion.is_promotion:
         raise UsageError(f"{promotion.id} is a sale price, not a promotion: it needs no approval")
     if same_person(by, promotion.set_up_by):
-        raise SelfApprovalError(f"{by} set up {promotion.id} ('{promotion.title}') and cannot approve it: "
-                                "a second person must check it against the coupons already live")
+        raise SelfApprovalError(f"{promotion.id} ('{promotion.title}') was set up by {promotion.set_up_by}: {by} "
+                                "cannot approve it; a second person must check it against the coupons already live")
     current = promotion.content_hash()
     latest = account.approvals().get(promotion.id)
     if latest is not None and not latest["voided_at"]:

@@ -125,11 +125,9 @@ class Promotion:
     def content(self) -> dict:
         """What an approval covers: the products, the discount and the dates. A change to any of
         these voids the approval; the title, the status and Amazon's issues do not."""
-        def items(chosen: list[Item]) -> list:
-            return sorted([i.sku, i.asin, None if self.benefit_for(i) is None else self.benefit_for(i).canonical()]
-                          for i in chosen)
-        return {"id": self.id, "kind": self.kind, "catalog": self.catalog, "items": items(self.items),
-                "excluded": sorted([i.sku, i.asin] for i in self.excluded),
+        benefits = sorted([i.sku, i.asin, i.benefit.canonical()] for i in self.items if i.benefit is not None)
+        return {"id": self.id, "kind": self.kind, "catalog": self.catalog, "items": sorted([i.sku, i.asin] for i in self.items),
+                "excluded": sorted([i.sku, i.asin] for i in self.excluded), "item_benefits": benefits,
                 "benefit": self.benefit.canonical() if self.benefit else None, "stacking": self.stacking,
                 "claim_code": self.claim_code, "budget": self.budget, "per_customer_uses": self.per_customer_uses,
                 "start": iso_utc(self.start) if self.start else None, "end": iso_utc(self.end) if self.end else None}
