@@ -450,3 +450,12 @@ def test_preflight_from_the_command_line_against_the_simulator(cli, monkeypatch)
     finally:
         simulator.stop()
 
+
+
+def test_listings_are_read_while_get_promotion_waits_for_its_token(live):
+    simulator = account_simulator("incident-1", "incident-2", "lightning", "clean", plans=sim_promotions.PLANS)
+    live(simulator)
+    order = [op for op, _ in simulator.calls if op in ("getPromotion", "getListingsItem", "searchPromotions")]
+    last_detail = max(i for i, op in enumerate(order) if op == "getPromotion")
+    assert "getListingsItem" in order[:last_detail]  # not all left for the end
+    assert order.count("searchPromotions") == 2 and order.count("getListingsItem") == 5

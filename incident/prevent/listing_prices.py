@@ -6,7 +6,7 @@ check."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import deque
 from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -17,35 +17,60 @@ from incident.prevent.model import SALE_PRICE, Benefit, Catalog, Item, Promotion
 from incident.timeutil import parse_iso
 
 
-def read(connection: Connection, catalog: Catalog, skus: list[str],
-         progress: Callable[[int, int], None] | None = None) -> tuple[list[Promotion], list[str]]:
-    """Fills the catalogue's products from their listings. Returns the sale prices (as
-    discounts) and the SKUs Amazon does not know."""
-    from sp_api.api import ListingsItems
+class Reader:
+    """Reads listings one SKU at a time, each SKU once, as they become known."""
 
-    seller = connection.settings.seller_id
-    if not seller:
-        raise UsageError("no seller id: set INCIDENT_SELLER_ID or `seller_id` under [spapi] in incident.toml "
-                         "(Seller Central > Settings > Account Info > Merchant Token)")
-    client = connection.client(ListingsItems)
-    market = connection.settings.marketplace
-    sales, unknown = [], []
-    for number, sku in enumerate(skus, start=1):
+    def __init__(self, connection: Connection, catalog: Catalog):
+        from sp_api.api import ListingsItems
+
+        self.seller = connection.settings.seller_id
+        if not self.seller:
+            raise UsageError("no seller id: set INCIDENT_SELLER_ID or `seller_id` under [spapi] in incident.toml "
+                             "(Seller Central > Settings > Account Info > Merchant Token)")
+        self.connection, self.catalog = connection, catalog
+        self.client = connection.client(ListingsItems)
+        self.queue: deque[str] = deque()
+        self._queued: set[str] = set()
+        self.sales: list[Promotion] = []
+        self.unknown: list[str] = []
+        self.done = 0
+
+    def add(self, skus) -> None:
+        for sku in skus:
+            if sku not in self._queued:
+                self._queued.add(sku)
+                self.queue.append(sku)
+
+    @property
+    def pending(self) -> bool:
+        return bool(self.queue)
+
+    def read_one(self) -> None:
+        sku = self.queue.popleft()
+        market = self.connection.settings.marketplace
         try:
-            listing = connection.call("getListingsItem", client.get_listings_item, seller, sku,
-                                      marketplaceIds=[market.marketplace_id],
-                                      includedData=["summaries", "attributes", "offers"]).payload
+            listing = self.connection.call("getListingsItem", self.client.get_listings_item, self.seller, sku,
+                                           marketplaceIds=[market.marketplace_id],
+                                           includedData=["summaries", "attributes", "offers"]).payload
         except ApiError as exc:
             if exc.status != 404:
                 raise
-            unknown.append(sku)
-            continue
-        sale = apply(catalog, sku, listing, market.marketplace_id, market.timezone)
-        if sale is not None:
-            sales.append(sale)
-        if progress:
-            progress(number, len(skus))
-    return sales, unknown
+            self.unknown.append(sku)
+        else:
+            sale = apply(self.catalog, sku, listing, market.marketplace_id, market.timezone)
+            if sale is not None:
+                self.sales.append(sale)
+        self.done += 1
+
+
+def read(connection: Connection, catalog: Catalog, skus: list[str]) -> tuple[list[Promotion], list[str]]:
+    """Fills the catalogue's products from their listings. Returns the sale prices (as
+    discounts) and the SKUs Amazon does not know."""
+    reader = Reader(connection, catalog)
+    reader.add(skus)
+    while reader.pending:
+        reader.read_one()
+    return reader.sales, reader.unknown
 
 
 def apply(catalog: Catalog, sku: str, listing: dict, marketplace_id: str, timezone: str) -> Promotion | None:

@@ -70,11 +70,9 @@ def gather(sources: Sources, at: datetime, *, with_prices: bool = True,
         prices.read(sources.prices, catalog)
     planned = plan.read(sources.plan) if sources.plan else plan.Plan()
     promotions = list(planned.promotions)
+    catalog.learn(promotions)
     if sources.connection is not None:
-        from incident.prevent import promotions_api
-
-        live = promotions_api.read(sources.connection, at,
-                                   progress=(lambda n, total: progress("promotions", n, total)) if progress else None)
+        live, sales, unknown = read_live(sources.connection, catalog, at, with_prices, progress)
         live_ids = {p.id for p in live}
         for promotion in live:
             note = planned.notes.get(promotion.id)
@@ -84,22 +82,59 @@ def gather(sources: Sources, at: datetime, *, with_prices: bool = True,
             if note.promotion_id not in live_ids:
                 notes.append(f"{note.where}: Amazon shows no promotion {note.promotion_id} (running, upcoming or "
                              "ended lately): check the id")
-        twice = [p for p in promotions if p.id in live_ids]
-        for promotion in twice:
+        for promotion in [p for p in promotions if p.id in live_ids]:
             notes.append(f"{promotion.where}: {promotion.id} is also live on Amazon: Amazon's version is used")
-        promotions = [p for p in promotions if p.id not in live_ids] + live
+        promotions = [p for p in promotions if p.id not in live_ids] + live + sales
+        if unknown:
+            notes.append(f"Amazon has no listing for {len(unknown)} SKU(s): {', '.join(unknown[:10])}")
     elif planned.notes:
         notes.append(f"{len(planned.notes)} plan entries name Amazon promotions by id: they are used only live")
     catalog.learn(promotions)
-    if sources.connection is not None and with_prices:
-        from incident.prevent import listing_prices
-
-        sales, unknown = listing_prices.read(sources.connection, catalog, sorted(catalog.products),
-                                             progress=(lambda n, total: progress("listings", n, total)) if progress else None)
-        promotions += sales
-        if unknown:
-            notes.append(f"Amazon has no listing for {len(unknown)} SKU(s): {', '.join(unknown[:10])}")
     return promotions, catalog, notes
+
+
+def read_live(connection: Connection, catalog: Catalog, at: datetime, with_prices: bool,
+              progress: Callable[[str, int, int], None] | None = None) -> tuple[list[Promotion], list[Promotion], list[str]]:
+    """Amazon's promotions and, with prices, every known SKU's listing: (promotions, sale prices,
+    SKUs without a listing). While getPromotion waits for its token (Amazon's rate for it is
+    low), the next search page or a listing is read, so the whole takes little more than the
+    getPromotion calls alone."""
+    from incident.prevent import listing_prices, promotions_api
+
+    promotions = promotions_api.Reader(connection, at)
+    listings = listing_prices.Reader(connection, catalog) if with_prices else None
+    if listings:
+        listings.add(list(catalog.products))
+
+    def meanwhile(seconds: float) -> bool:
+        if promotions.searching and connection.wait_for("searchPromotions") < seconds:
+            promotions.search_page()
+            return True
+        if listings and listings.pending and connection.wait_for("getListingsItem") < seconds:
+            listings.read_one()
+            return True
+        return False
+
+    connection.while_waiting = meanwhile
+    try:
+        while promotions.searching or promotions.undetailed:
+            if not promotions.undetailed:
+                promotions.search_page()
+                continue
+            promotion = promotions.detail_next()
+            if listings:
+                catalog.learn([promotion])
+                listings.add(key for key in catalog.covered(promotion) if key in catalog.products)
+            if progress:
+                progress("promotions", len(promotions.read), len(promotions.found))
+        connection.while_waiting = None
+        while listings and listings.pending:
+            listings.read_one()
+            if progress:
+                progress("listings", listings.done, listings.done + len(listings.queue))
+    finally:
+        connection.while_waiting = None
+    return promotions.read, listings.sales if listings else [], listings.unknown if listings else []
 
 
 def check(promotions: list[Promotion], catalog: Catalog, stacking: rules.Rules, limits: Limits,

@@ -43,33 +43,72 @@ class PromotionsClient(Client):
                              add_marketplace=False)
 
 
-def read(connection: Connection, at: datetime,
-         progress: Callable[[int, int], None] | None = None) -> list[Promotion]:
-    """Every current promotion, and those that ended in the last RECENT_DAYS days."""
-    client = connection.client(PromotionsClient)
-    marketplace = connection.settings.marketplace.marketplace_id
-    summaries: dict[str, dict] = {}
-    since = iso_utc(at - timedelta(days=RECENT_DAYS))
-    for statuses, window in ((CURRENT, {}), (RECENT, {"endDateAfter": since})):
-        query = {"marketplaceIds": marketplace, "statuses": ",".join(statuses), **window}
-        for page in _pages(lambda token: connection.call(
-                "searchPromotions", client.search_promotions,
-                **query, **({"paginationToken": token} if token else {})), lambda r: r.next_token):
-            for summary in page.payload.get("promotions") or []:
-                summaries.setdefault(summary["promotionId"], summary)
-    promotions = []
-    for number, promotion_id in enumerate(summaries, start=1):
-        detail = connection.call("getPromotion", client.get_promotion, promotion_id,
-                                 includedData="SELECTION,ISSUES").payload
-        items, excluded = _selection(connection, client, promotion_id, detail.get("selection") or {})
-        promotions.append(from_amazon(detail, items, excluded))
-        if progress:
-            progress(number, len(summaries))
-    return promotions
+class Reader:
+    """Reads the promotions a step at a time, so that waiting for one operation's token can be
+    spent on another's (Connection.while_waiting): a search page, or a promotion's details."""
+
+    def __init__(self, connection: Connection, at: datetime):
+        self.connection = connection
+        self.client = connection.client(PromotionsClient)
+        since = iso_utc(at - timedelta(days=RECENT_DAYS))
+        marketplace = connection.settings.marketplace.marketplace_id
+        self._searches = [{"marketplaceIds": marketplace, "statuses": ",".join(statuses), **window}
+                          for statuses, window in ((CURRENT, {}), (RECENT, {"endDateAfter": since}))]
+        self._token: str | None = None
+        self._tokens_seen: set[str] = set()
+        self.found: dict[str, dict] = {}  # promotion id -> summary, in the order found
+        self._waiting: list[str] = []  # found, details not read yet
+        self.read: list[Promotion] = []
+
+    @property
+    def searching(self) -> bool:
+        return bool(self._searches)
+
+    @property
+    def undetailed(self) -> bool:
+        return bool(self._waiting)
+
+    def search_page(self) -> None:
+        """One page of the current search (Amazon may send an empty page with a token: go on)."""
+        query = {**self._searches[0], **({"paginationToken": self._token} if self._token else {})}
+        page = self.connection.call("searchPromotions", self.client.search_promotions, **query)
+        for summary in page.payload.get("promotions") or []:
+            if summary["promotionId"] not in self.found:
+                self.found[summary["promotionId"]] = summary
+                self._waiting.append(summary["promotionId"])
+        token = page.next_token
+        if not token or token in self._tokens_seen or len(self._tokens_seen) >= _MAX_PAGES:
+            self._searches.pop(0)
+            self._token = None
+        else:
+            self._tokens_seen.add(token)
+            self._token = token
+
+    def detail_next(self) -> Promotion:
+        """getPromotion (with the selection and Amazon's issues) for the next promotion found."""
+        promotion_id = self._waiting.pop(0)
+        detail = self.connection.call("getPromotion", self.client.get_promotion, promotion_id,
+                                      includedData="SELECTION,ISSUES").payload
+        items, excluded = _selection(self.connection, self.client, promotion_id, detail.get("selection") or {})
+        promotion = from_amazon(detail, items, excluded)
+        self.read.append(promotion)
+        return promotion
+
+
+def read(connection: Connection, at: datetime) -> list[Promotion]:
+    """Every current promotion, and those that ended in the last RECENT_DAYS days, one call after
+    the other."""
+    reader = Reader(connection, at)
+    while reader.searching or reader.undetailed:
+        if reader.undetailed:
+            reader.detail_next()
+        else:
+            reader.search_page()
+    return reader.read
 
 
 def _pages(fetch: Callable[[str | None], Any], next_token: Callable[[Any], str | None]):
-    """Every page, following tokens (Amazon may send empty pages with a token: go on)."""
+    """Every page, following tokens."""
     token, seen = None, set()
     for _ in range(_MAX_PAGES):
         page = fetch(token)
