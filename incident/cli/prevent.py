@@ -3,9 +3,12 @@ of time, and what is wrong) and `incident preflight approve` (a second person's 
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 import time
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
@@ -91,7 +94,11 @@ def preflight(
     for note in report.notes:
         err.print(f"note: {note}", markup=False, soft_wrap=True)
     if as_json:
-        print_json(preflight_mod.as_json(report, show_all))
+        data = preflight_mod.as_json(report, show_all)
+        if out.is_terminal:
+            print_json(data)
+        else:  # one line when piped: a big account's answer is megabytes, indenting it costs seconds
+            sys.stdout.write(json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n")
     else:
         _print(report, show_all)
     if report.critical:
@@ -151,7 +158,9 @@ def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
             print("\t".join(cell.replace("\t", " ") for cell in row))
 
 
+@lru_cache(maxsize=65536)
 def _when(value, tz: str | None, missing: str) -> str:
+    """A time in the marketplace's zone and UTC (the same bounds recur on many rows)."""
     return local_and_utc(value, tz) if value is not None else missing
 
 

@@ -18,7 +18,7 @@ from incident.errors import InputFileError
 from incident.timeutil import parse_iso
 
 
-@dataclass
+@dataclass(slots=True)
 class Field:
     """A value as written (str, list[Field], dict[str, Field] or None) and where."""
 
@@ -94,7 +94,10 @@ class Source:
     # -- values ------------------------------------------------------------------------------
 
     def decimal(self, at: Field, name: str) -> Decimal:
-        text = (at.text() or "").replace(" ", "")
+        text = at.value.strip() if isinstance(at.value, str) else ""
+        if text and _PLAIN_AMOUNT.fullmatch(text):  # the common case, 10,000 times in a prices file
+            return Decimal(text)
+        text = text.replace(" ", "")
         match = re.fullmatch(r"(?:[A-Z]{3})?([0-9]+(?:\.[0-9]+)?)(?:[A-Z]{3})?", text.upper())
         if not match:
             raise self.fail(at, f"'{at.text()}' is not an amount", "Write it like 19.99 (a dot for decimals, "
@@ -122,6 +125,9 @@ class Source:
         if isinstance(at.value, list):
             return [v for f in at.value for v in self.words(f)]
         return [w for w in re.split(r"[\s,;]+", at.text() or "") if w]
+
+
+_PLAIN_AMOUNT = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 
 
 def key(name: str) -> str:

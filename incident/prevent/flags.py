@@ -6,14 +6,15 @@ preflight` exit 1; the rest are warnings a second person should look at before a
 from __future__ import annotations
 
 import bisect
+from collections.abc import Callable
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from incident.prevent.model import COUPON, DEAL, ENDED, PRICE_DISCOUNT, Catalog, Promotion
+from incident.prevent.model import COUPON, DEAL, ENDED, PRICE_DISCOUNT, Catalog, Product, Promotion
 from incident.prevent.naming import Names
-from incident.prevent.sweep import INF, Live, Stretch, Sweep, moment, seconds
+from incident.prevent.sweep import INF, Stretch, Sweep, moment
 
 CRITICAL, WARNING = "critical", "warning"
 SEVERITY = {"below_floor": CRITICAL, "below_cost": CRITICAL}
@@ -63,59 +64,93 @@ def ended(promotion: Promotion, at: datetime) -> bool:
 
 # -- per stretch -----------------------------------------------------------------------------
 
-def _stretch_findings(stretch: Stretch, catalog: Catalog, limits: Limits) -> list[tuple[str, tuple[str, ...], str]]:
-    """(code, promotions involved, reason) for one stretch."""
-    found = []
-    product = catalog.products.get(stretch.sku)
-    price, ids = stretch.worst_price, tuple(stretch.promotion_ids)
+def _live_text(stretch: Stretch, described: dict[tuple[int, int], str]) -> str:
+    """The discounts live in a stretch, in words (the same few promotions recur on many SKUs:
+    `described` keeps each one's words for the run, by object)."""
+    words = []
+    for entry in stretch.live:
+        key = (id(entry.promotion), id(entry.benefit))
+        text = described.get(key)
+        if text is None:
+            text = described[key] = _name(entry.promotion) + (f" {entry.benefit.text()}" if entry.benefit else "")
+        words.append(text)
+    return ", ".join(words)
+
+
+def _stretch_findings(stretch: Stretch, product: Product | None, limits: Limits,
+                      described: dict[tuple[int, int], str]) -> list[tuple[str, tuple[str, ...], Callable[[], str]]]:
+    """(code, promotions involved, its reason when asked) for one stretch: the reasons are only
+    written for the flags that are kept, as most stretches extend a flag already open."""
+    found: list[tuple[str, tuple[str, ...], Callable[[], str]]] = []
+    price = stretch.worst_price
     if price is not None and product is not None:
-        live = ", ".join(_name(e.promotion) + (f" {e.benefit.text()}" if e.benefit else "") for e in stretch.live)
-        if product.floor is not None and price < product.floor:
-            found.append(("below_floor", ids, f"worst price {price:.2f} is under the floor {product.floor} "
-                                              f"({product.floor_source}): {live}"))
-        if product.unit_cost is not None and price < product.unit_cost:
-            found.append(("below_cost", ids, f"worst price {price:.2f} is under the unit cost {product.unit_cost}: {live}"))
-        critical = bool(found)
-        if not critical and product.list_price and price * 100 < product.list_price * limits.min_share:
-            share = price * 100 / product.list_price
-            found.append(("below_list_share", ids, f"worst price {price:.2f} is {share:.0f}% of the list price "
-                                                   f"{product.list_price}, under the {limits.min_share}% set: {live}"))
-    coupons = [e.promotion for e in stretch.live if e.promotion.kind == COUPON]
-    others = [e.promotion for e in stretch.live if e.promotion.kind in OVERLAPS_COUPON]
-    if coupons and others:
-        found.append(("coupon_overlap", tuple(p.id for p in others + coupons),
-                      f"{', '.join(_name(p) for p in others)} overlaps {', '.join(_name(p) for p in coupons)} "
-                      "on this SKU: never let a promo code or deal overlap a coupon"))
+        floor, cost, listed = product.floor, product.unit_cost, product.list_price
+        if floor is not None and price < floor:
+            found.append(("below_floor", tuple(stretch.promotion_ids),
+                          lambda: f"worst price {price:.2f} is under the floor {floor:.2f} "
+                                  f"({product.floor_source}): {_live_text(stretch, described)}"))
+        if cost is not None and price < cost:
+            found.append(("below_cost", tuple(stretch.promotion_ids),
+                          lambda: f"worst price {price:.2f} is under the unit cost {cost:.2f}: "
+                                  f"{_live_text(stretch, described)}"))
+        if not found and listed and price * 100 < listed * limits.min_share:
+            found.append(("below_list_share", tuple(stretch.promotion_ids),
+                          lambda: f"worst price {price:.2f} is {price * 100 / listed:.0f}% of the list price "
+                                  f"{listed:.2f}, under the {limits.min_share}% set: {_live_text(stretch, described)}"))
+    if len(stretch.live) > 1:
+        coupons = [e.promotion for e in stretch.live if e.promotion.kind == COUPON]
+        others = [e.promotion for e in stretch.live if e.promotion.kind in OVERLAPS_COUPON]
+        if coupons and others:
+            found.append(("coupon_overlap", tuple(p.id for p in others + coupons),
+                          lambda: f"{', '.join(_name(p) for p in others)} overlaps {', '.join(_name(p) for p in coupons)} "
+                                  "on this SKU: never let a promo code or deal overlap a coupon"))
     return found
 
 
 def stretch_flags(result: Sweep, catalog: Catalog, limits: Limits) -> list[Flag]:
-    """Flags per stretch; the same finding over back-to-back stretches becomes one flag."""
-    flags: list[Flag] = []
+    """Flags per stretch. The same finding over back-to-back stretches of a SKU becomes one flag,
+    and one over the same stretch on many SKUs (a store-wide stack) one flag naming them all."""
+    flags: dict[tuple, Flag] = {}
+    described: dict[tuple[int, int], str] = {}
     unpriced = []
     for sku, stretches in result.stretches.items():
-        running: dict[tuple[str, tuple[str, ...]], Flag] = {}
+        product = catalog.products.get(sku)
+        running: dict[tuple[str, tuple[str, ...]], list] = {}  # finding -> [flag, its start, its end]
+        found: list[list] = []
         for stretch in stretches:
             if stretch.worst_price is None:
                 unpriced.append(sku)
-            seen = set()
-            for code, ids, reason in _stretch_findings(stretch, catalog, limits):
+            findings = _stretch_findings(stretch, product, limits, described)
+            if not findings:
+                running = {}
+                continue
+            following = {}
+            for code, ids, reason in findings:
                 stretch.flags.append(code)
-                open_flag = running.get((code, ids))
-                if open_flag is not None and open_flag.end == stretch.start:
-                    open_flag.end = stretch.end
+                current = running.get((code, ids))
+                if current is not None and current[2] == stretch.starts:
+                    current[0].end, current[2] = stretch.end, stretch.ends
                 else:
-                    open_flag = running[(code, ids)] = Flag(code, reason, list(ids), [sku], stretch.start, stretch.end)
-                    flags.append(open_flag)
-                seen.add((code, ids))
-            for finished in [k for k in running if k not in seen]:
-                del running[finished]
+                    current = [Flag(code, reason(), list(ids), [sku], stretch.start, stretch.end), stretch.starts, stretch.ends]
+                    found.append(current)
+                following[(code, ids)] = current
+            running = following
+        for flag, starts, ends in found:
+            same = flags.get((flag.code, tuple(flag.promotions), starts, ends))
+            if same is None:
+                flags[(flag.code, tuple(flag.promotions), starts, ends)] = flag
+            else:
+                same.skus.append(sku)
+    for flag in flags.values():
+        if len(flag.skus) > 1 and flag.code in SEVERITY or flag.code == "below_list_share" and len(flag.skus) > 1:
+            flag.reason += f" (on {flag.skus[0]}; the same on {len(flag.skus) - 1} more SKUs)"
+    result_flags = list(flags.values())
     if unpriced:
         skus = sorted(set(unpriced))
-        flags.append(Flag("no_price", f"no list price known for {len(skus)} SKU(s) ({', '.join(skus[:5])}"
-                                      f"{', ...' if len(skus) > 5 else ''}): give list_price in the prices file, or run live",
-                          [], skus))
-    return flags
+        result_flags.append(Flag("no_price", f"no list price known for {len(skus)} SKU(s) ({', '.join(skus[:5])}"
+                                             f"{', ...' if len(skus) > 5 else ''}): give list_price in the prices file, "
+                                             "or run live", [], skus))
+    return result_flags
 
 
 # -- per promotion ---------------------------------------------------------------------------
@@ -176,21 +211,29 @@ def _amazon_flags(promotion: Promotion) -> list[Flag]:
 
 def cooling_off(result: Sweep, limits: Limits) -> list[Flag]:
     """A promotion starting within N hours after another one on the same SKU was cancelled or
-    ended: a cancelled promotion can stay live for hours and stack with the new one."""
+    ended: a cancelled promotion can stay live for hours and stack with it."""
     window = limits.cooling_off_hours * 3600
     now = limits.at.timestamp()
+    stopped: dict[str, float | None] = {}  # per promotion: when it ended or was cancelled
     pairs: dict[tuple[str, str], Flag] = {}
     for sku, lives in result.entries.items():
-        stops = sorted((seconds(e.promotion.stopped_at, INF), i) for i, e in enumerate(lives)
-                       if e.promotion.is_promotion and e.promotion.stopped_at is not None)
+        stops = []
+        for index, entry in enumerate(lives):
+            promotion = entry.promotion
+            if promotion.id not in stopped:
+                stop = promotion.stopped_at
+                stopped[promotion.id] = None if stop is None or not promotion.is_promotion else stop.timestamp()
+            if stopped[promotion.id] is not None:
+                stops.append((stopped[promotion.id], index))
+        if not stops:
+            continue
+        stops.sort()
         times = [t for t, _ in stops]
         for later in lives:
-            begins = seconds(later.promotion.start, -INF)
-            if not later.promotion.is_promotion or begins == -INF or later.end <= now:
+            begins = later.start
+            if begins == -INF or later.end <= now or not later.promotion.is_promotion:
                 continue
-            low = bisect.bisect_left(times, begins - window)
-            high = bisect.bisect_right(times, begins)
-            for stop, index in stops[low:high]:
+            for stop, index in stops[bisect.bisect_left(times, begins - window):bisect.bisect_right(times, begins)]:
                 earlier = lives[index].promotion
                 if earlier.id == later.promotion.id:
                     continue
@@ -229,7 +272,3 @@ def after_incident(result: Sweep, catalog: Catalog, incidents: list[IncidentPric
                                                 f"{AFTER_INCIDENT_DAYS} days, so it will be refused until {until:%Y-%m-%d}",
                               [promotion.id], [past.sku], moment(max(entry.start, past.at.timestamp())), until))
     return flags
-
-
-def live_ids(lives: list[Live]) -> list[str]:
-    return [entry.promotion.id for entry in lives]

@@ -5,12 +5,13 @@ One sort per product over its start and end times, not a comparison of every pai
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import lru_cache
 from datetime import UTC, datetime
 from decimal import Decimal
 
 from incident.prevent.model import Benefit, Catalog, Promotion
-from incident.prevent.rules import Rule, Rules
+from incident.prevent.rules import Part, Rule, Rules, part, price
 
 INF = float("inf")
 
@@ -25,16 +26,27 @@ class Live:
     promotion: Promotion
     rule: Rule
     benefit: Benefit | None
+    part: Part | None = None  # the rule and benefit as the pricing takes them
 
 
-@dataclass
 class Stretch:
-    sku: str
-    start: datetime | None  # None: since before anyone knows
-    end: datetime | None  # None: open-ended
-    live: list[Live]
-    worst_price: Decimal | None
-    flags: list[str] = field(default_factory=list)
+    """A stretch of time on one product in which the same discounts are live, and its worst price.
+    Times are kept as epoch seconds (there are many stretches); `start` and `end` as datetimes,
+    None for open ends."""
+
+    __slots__ = ("sku", "starts", "ends", "live", "worst_price", "flags")
+
+    def __init__(self, sku: str, starts: float, ends: float, live: list[Live], worst_price: Decimal | None):
+        self.sku, self.starts, self.ends, self.live, self.worst_price = sku, starts, ends, live, worst_price
+        self.flags: list[str] = []
+
+    @property
+    def start(self) -> datetime | None:
+        return moment(self.starts)
+
+    @property
+    def end(self) -> datetime | None:
+        return moment(self.ends)
 
     @property
     def promotion_ids(self) -> list[str]:
@@ -47,7 +59,9 @@ class Sweep:
     entries: dict[str, list[Live]]  # per product, every promotion on it (ended ones too)
 
 
+@lru_cache(maxsize=65536)
 def moment(seconds: float) -> datetime | None:
+    """Epoch seconds as a UTC datetime (None for an open end); bounds recur across SKUs."""
     return None if seconds in (INF, -INF) else datetime.fromtimestamp(seconds, UTC)
 
 
@@ -69,7 +83,7 @@ def entries(catalog: Catalog, promotions: list[Promotion], rules: Rules) -> dict
             continue
         rule = rules.rule_for(promotion)
         for key, benefit in catalog.covered(promotion).items():
-            per_product[key].append(Live(start, end, promotion, rule, benefit))
+            per_product[key].append(Live(start, end, promotion, rule, benefit, part(rule, benefit)))
     return per_product
 
 
@@ -80,8 +94,9 @@ def sweep(catalog: Catalog, promotions: list[Promotion], rules: Rules, at: datet
     for key, lives in per_product.items():
         product = catalog.products.get(key)
         list_price = product.list_price if product else None
-        events = sorted([(e.start, 1, i) for i, e in enumerate(lives) if e.end > now] +
-                        [(e.end, 0, i) for i, e in enumerate(lives) if e.end > now])
+        events = [(e.start, 1, i) for i, e in enumerate(lives) if e.end > now]
+        events += [(lives[i].end, 0, i) for _, _, i in events]
+        events.sort()
         active: dict[int, Live] = {}
         found: list[Stretch] = []
         position = 0
@@ -99,9 +114,8 @@ def sweep(catalog: Catalog, promotions: list[Promotion], rules: Rules, at: datet
             following = events[position][0]
             if following <= now:
                 continue
-            live = sorted(active.values(), key=lambda e: (e.start, e.promotion.id))
-            price = rules.worst_price(list_price, [(e.rule, e.benefit) for e in live])
-            found.append(Stretch(key, moment(time), moment(following), live, price))
+            live = list(active.values())  # in the order they started
+            found.append(Stretch(key, time, following, live, price(list_price, [e.part for e in live])))
         if found:
             stretches[key] = found
     return Sweep(stretches, per_product)
