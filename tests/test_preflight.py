@@ -161,14 +161,16 @@ def test_selections_and_searches_are_paged_to_the_end(live):
     for number, promotion in enumerate(filler):
         promotion.promotion_id = f"sim-filler-{number}"
         promotion.end = now - timedelta(days=30)  # expired long ago: filtered out, pages come back empty
-    simulator.promotions.promotions = filler + [deal]
+    cancelled = sim_promotions.scenario("incident-2", catalog, now, "USD")[0]  # cancelled an hour ago
+    simulator.promotions.promotions = filler + [deal, cancelled]
     report = live(simulator)
+    assert cancelled.promotion_id in {p.id for p in report.promotions}  # on the second page of the second search
     found = next(p for p in report.promotions if p.id == deal.promotion_id)
     assert len(found.items) == 250 and {i.sku for i in found.items} == {p.sku for p in catalog[5:]}
     pages = [q for op, q in simulator.calls if op == "getSelection"]
     assert len(pages) == 2 and all(q.get("paginationToken") and q.get("revisionId") == "1" for q in pages)
     searches = [q for op, q in simulator.calls if op == "searchPromotions"]
-    assert len(searches) >= 3  # 31 promotions at 25 a page, for the current and the recent statuses
+    assert len(searches) == 4  # 32 promotions at 25 a page, for the current and then the recent statuses
 
 
 # -- approvals -------------------------------------------------------------------------------

@@ -78,8 +78,8 @@ class Reader:
                 self._waiting.append(summary["promotionId"])
         token = page.next_token
         if not token or token in self._tokens_seen or len(self._tokens_seen) >= _MAX_PAGES:
-            self._searches.pop(0)
-            self._token = None
+            self._searches.pop(0)  # the next search starts over: its tokens may look like this one's
+            self._token, self._tokens_seen = None, set()
         else:
             self._tokens_seen.add(token)
             self._token = token
