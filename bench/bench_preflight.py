@@ -1,8 +1,9 @@
 """Benchmark preflight at 10,000 SKUs and 2,000 promotions.
 
 Offline: `incident preflight --offline` over a generated plan file (2,000 promotions: coupons,
-promo codes, deals, price discounts, one in 200 store-wide, some cancelled) and prices file
-(10,000 SKUs), as a fresh process, best of N; and `preflight.run` in-process.
+promo codes, deals, price discounts, 1 to 9 SKUs each, one in 40 cancelled; one in 1,000
+store-wide, and a dense variant with one in 200) and prices file (10,000 SKUs), as a fresh
+process, best of N (wall and CPU time); and `preflight.run` in-process.
 Live: the same account in the SP-API simulator (Amazon's getListingsItem plan, the Promotions
 API at the third-party 0.1/s burst 4), the real client on a virtual clock shared with the
 simulator, against the token-bucket lower bound: for each operation (its calls - its burst) /
@@ -17,6 +18,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import subprocess
 import sys
 import tempfile
@@ -41,7 +43,7 @@ AT = datetime(2026, 11, 23, tzinfo=UTC)
 KINDS = ["coupon", "coupon", "promo_code", "deal", "price_discount", "basket_building", "lightning_deal"]
 
 
-def write_files(folder: Path, seed: int = 5) -> tuple[Path, Path]:
+def write_files(folder: Path, store_wide_every: int, seed: int = 5) -> tuple[Path, Path]:
     rnd = random.Random(seed)
     prices, plan = folder / "prices.csv", folder / "plan.csv"
     lines = ["sku,asin,name,list_price,floor,unit_cost"]
@@ -56,7 +58,7 @@ def write_files(folder: Path, seed: int = 5) -> tuple[Path, Path]:
         start = AT + timedelta(hours=rnd.randrange(-72, 24 * 21))
         end = start + timedelta(hours=rnd.randrange(6, 24 * 10))
         cancelled = (start + timedelta(hours=rnd.randrange(1, 48))).isoformat() if n % 40 == 0 else ""
-        catalog = "yes" if n % 200 == 0 and kind in ("coupon", "promo_code", "basket_building") else ""
+        catalog = "yes" if n % store_wide_every == 0 and kind in ("coupon", "promo_code", "basket_building") else ""
         chosen = [f"SKU-{rnd.randrange(SKUS):05d}" for _ in range(rnd.randrange(1, 10))]
         skus = "" if catalog else " ".join(chosen)
         named = f"SKU-{rnd.randrange(SKUS):05d}" if n % 100 == 7 else chosen[0]  # one in 100 names the wrong product
@@ -68,19 +70,21 @@ def write_files(folder: Path, seed: int = 5) -> tuple[Path, Path]:
     return plan, prices
 
 
-def offline(runs: int) -> dict:
+def offline(runs: int, store_wide_every: int) -> dict:
     folder = Path(tempfile.mkdtemp(prefix="bench-preflight-"))
-    plan, prices = write_files(folder)
+    plan, prices = write_files(folder, store_wide_every)
     command = [str(HERE.parent / ".venv" / "bin" / "incident"), "preflight", "--offline", "--plan", str(plan),
                "--prices", str(prices), "--at", AT.isoformat(), "--marketplace", "US"]
-    timings: dict[str, list[float]] = {"json": [], "table": [], "in_process": []}
+    timings: dict[str, list[float]] = {"json": [], "table": [], "in_process": [], "json_cpu": [], "table_cpu": []}
     summary = {}
     for run in range(runs):
         for label, extra in (("json", ["--json"]), ("table", [])):
             env = {**os.environ, "INCIDENT_HOME": str(folder / f"home-{label}-{run}")}
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
             done = subprocess.run(command + extra, env=env, capture_output=True, text=True)
             timings[label].append(time.perf_counter() - started)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            timings[f"{label}_cpu"].append(after.ru_utime - cpu.ru_utime + after.ru_stime - cpu.ru_stime)
             if done.returncode not in (0, 1):
                 raise SystemExit(done.stderr)
             if label == "json":
@@ -88,8 +92,8 @@ def offline(runs: int) -> dict:
         started = time.perf_counter()
         preflight.run(folder / f"home-py-{run}", preflight.Sources(plan=plan, prices=prices), Limits(AT), "bench")
         timings["in_process"].append(time.perf_counter() - started)
-    return {"skus": SKUS, "promotions": PROMOTIONS, **{k: round(min(v), 3) for k, v in timings.items()},
-            "summary": summary}
+    return {"skus": SKUS, "promotions": PROMOTIONS, "store_wide_every": store_wide_every, **{k: round(min(v), 3) for k, v in timings.items()},
+            "load_average": os.getloadavg()[0], "summary": summary}
 
 
 def live() -> dict:
@@ -131,8 +135,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--skip-live", action="store_true")
     options = parser.parse_args()
-    results = {"offline": offline(options.runs)}
-    print(json.dumps(results["offline"], indent=2))
+    results = {"offline": offline(options.runs, 1000), "offline_dense": offline(options.runs, 200)}
+    print(json.dumps(results, indent=2))
     if not options.skip_live:
         results["live"] = live()
         print(json.dumps(results["live"], indent=2))

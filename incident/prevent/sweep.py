@@ -16,7 +16,7 @@ from incident.prevent.rules import Part, Rule, Rules, part, price
 INF = float("inf")
 
 
-@dataclass
+@dataclass(slots=True)
 class Live:
     """One promotion on one product, with the interval in which it can be live (epoch seconds;
     a cancelled one lingers as the rules say)."""

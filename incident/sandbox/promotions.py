@@ -182,7 +182,7 @@ def book(catalog: list[Product], now: datetime, currency: str, names=DEFAULT_SCE
 def generated(catalog: list[Product], count: int, now: datetime, currency: str, seed: int = 3,
               skus_per_promotion: int = 5) -> Book:
     """`count` promotions of every kind over the catalogue, spread over the coming weeks (for the
-    benchmark): mostly a few products each, one in two hundred store-wide."""
+    benchmark): mostly a few products each, one in a thousand store-wide."""
     rnd = random.Random(seed)
     result = book(catalog, now, currency, names=())
     kinds = ["COUPON", "COUPON", "BASKET_BUILDING", "DEAL", "PRICE_DISCOUNT"]
@@ -198,7 +198,7 @@ def generated(catalog: list[Product], count: int, now: datetime, currency: str, 
             promotion = _promotion(f"gen{number}", f"{kind.title()} {number}", kind, now, start, end, items=items)
         else:
             promotion = _promotion(f"gen{number}", f"{kind.title()} {number}", kind, now, start, end,
-                                   items=[_item(p) for p in chosen], catalog=number % 200 == 0,
+                                   items=[_item(p) for p in chosen], catalog=number % 1000 == 0,
                                    benefit=_percent(rnd.randrange(5, 35), perCustomerUses=1, stacking="ALLOWED"),
                                    budget={"type": "AMOUNT", "value": 1000, "currencyCode": currency})
             if promotion.catalog:
