@@ -176,7 +176,7 @@ def test_selections_and_searches_are_paged_to_the_end(live):
 # -- approvals -------------------------------------------------------------------------------
 
 def test_the_person_who_set_it_up_cannot_approve_it(cli, home):
-    refused = cli("preflight", "approve", "INSTA60", "--by", "Jun", "--plan", PLAN, "--offline", "--at", SAMPLE_AT, code=5)
+    refused = cli("preflight", "approve", "INSTA60", "--by", "Jun", "--plan", PLAN, "--offline", code=5)
     assert "INSTA60 ('Instagram 60% code') was set up by jun: Jun cannot approve it" in refused.output
     assert not (home / ACCOUNT_DB).exists() or not open_account(home).approvals()
     cli("preflight", "approve", "INSTA60", "--by", "mia", "--plan", PLAN, "--offline")
@@ -192,6 +192,8 @@ def test_a_plan_note_names_who_set_up_an_amazon_promotion(live, cli, tmp_path, m
     notes.write_text(f"promotions:\n  - promotion_id: {code}\n    set_up_by: jun\n    meant_for: the hard case\n")
     refused = cli("preflight", "approve", code, "--by", "jun", "--plan", notes, code=5)
     assert "cannot approve" in refused.output
+    assert "no promotion 'sim-nothing'" in cli("preflight", "approve", "sim-nothing", "--by", "mia", code=2).output
+    assert [op for op, _ in simulator.calls].count("searchPromotions") == 2  # approving reads only that one
     assert next(p for p in live(simulator, plan=notes).promotions if p.id == code).meant_for == "the hard case"
 
 

@@ -112,7 +112,6 @@ def approve(
     plan: PlanOpt = None,
     offline: OfflineOpt = False,
     marketplace: MarketplaceOpt = None,
-    at: AtOpt = None,
 ) -> None:
     """Approve a promotion's current products, discount and dates as the second person.
 
@@ -123,7 +122,7 @@ def approve(
     from incident.prevent import preflight as preflight_mod
 
     sources = _sources(plan, None, None, offline, marketplace)
-    found, approval, new = preflight_mod.approve(home(), sources, promotion, by, _at(at))
+    found, approval, new = preflight_mod.approve(home(), sources, promotion, by)
     if new:
         print(f"approved {found.id} ('{found.title}') by {approval.by}: its products, discount and dates as they "
               "are now; any change voids the approval")

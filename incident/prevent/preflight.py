@@ -214,12 +214,26 @@ def _run(home: Path, sources: Sources, limits: Limits, who: str,
     return report
 
 
-def approve(home: Path, sources: Sources, promotion_id: str, by: str, at: datetime) -> tuple[Promotion, approvals.Approval, bool]:
-    """`by`'s approval of the promotion's current content, read from the same sources as a run."""
-    promotions, _, _ = gather(sources, at, with_prices=False)
-    found = next((p for p in promotions if p.id == promotion_id), None)
+def approve(home: Path, sources: Sources, promotion_id: str, by: str) -> tuple[Promotion, approvals.Approval, bool]:
+    """`by`'s approval of the promotion's current content: a plan entry, or the promotion as
+    Amazon has it now (one getPromotion, not the whole account)."""
+    from incident.amazon.spapi import ApiError
+
+    planned = plan.read(sources.plan) if sources.plan else plan.Plan()
+    found = next((p for p in planned.promotions if p.id == promotion_id), None)
+    if found is None and sources.connection is not None:
+        from incident.prevent import promotions_api
+
+        try:
+            found = promotions_api.one(sources.connection, promotion_id)
+        except ApiError as exc:
+            if exc.status not in (400, 404):
+                raise
+        if found is not None and promotion_id in planned.notes:
+            note = planned.notes[promotion_id]
+            found.set_up_by, found.meant_for = note.set_up_by, note.meant_for
     if found is None:
-        known = ", ".join(p.id for p in promotions if p.is_promotion)[:300]
+        known = ", ".join(p.id for p in planned.promotions if p.is_promotion)[:300]
         where = "the plan file or the live account" if sources.connection else "the plan file (live reading is off)"
         raise UsageError(f"no promotion '{promotion_id}' in {where}: "
                          + (f"use one of {known}" if known else "give --plan FILE, or run with SP-API credentials"))

@@ -86,13 +86,17 @@ class Reader:
 
     def detail_next(self) -> Promotion:
         """getPromotion (with the selection and Amazon's issues) for the next promotion found."""
-        promotion_id = self._waiting.pop(0)
-        detail = self.connection.call("getPromotion", self.client.get_promotion, promotion_id,
-                                      includedData="SELECTION,ISSUES").payload
-        items, excluded = _selection(self.connection, self.client, promotion_id, detail.get("selection") or {})
-        promotion = from_amazon(detail, items, excluded)
+        promotion = one(self.connection, self._waiting.pop(0))
         self.read.append(promotion)
         return promotion
+
+
+def one(connection: Connection, promotion_id: str) -> Promotion:
+    """One promotion with its whole selection and Amazon's issues."""
+    client = connection.client(PromotionsClient)
+    detail = connection.call("getPromotion", client.get_promotion, promotion_id, includedData="SELECTION,ISSUES").payload
+    items, excluded = _selection(connection, client, promotion_id, detail.get("selection") or {})
+    return from_amazon(detail, items, excluded)
 
 
 def read(connection: Connection, at: datetime) -> list[Promotion]:
