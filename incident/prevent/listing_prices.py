@@ -63,16 +63,6 @@ class Reader:
         self.done += 1
 
 
-def read(connection: Connection, catalog: Catalog, skus: list[str]) -> tuple[list[Promotion], list[str]]:
-    """Fills the catalogue's products from their listings. Returns the sale prices (as
-    discounts) and the SKUs Amazon does not know."""
-    reader = Reader(connection, catalog)
-    reader.add(skus)
-    while reader.pending:
-        reader.read_one()
-    return reader.sales, reader.unknown
-
-
 def apply(catalog: Catalog, sku: str, listing: dict, marketplace_id: str, timezone: str) -> Promotion | None:
     """Puts one getListingsItem answer into the catalogue; returns its sale price, if scheduled."""
     summary = next((s for s in listing.get("summaries") or [] if s.get("marketplaceId") in (None, marketplace_id)), {})

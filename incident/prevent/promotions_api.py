@@ -99,18 +99,6 @@ def one(connection: Connection, promotion_id: str) -> Promotion:
     return from_amazon(detail, items, excluded)
 
 
-def read(connection: Connection, at: datetime) -> list[Promotion]:
-    """Every current promotion, and those that ended in the last RECENT_DAYS days, one call after
-    the other."""
-    reader = Reader(connection, at)
-    while reader.searching or reader.undetailed:
-        if reader.undetailed:
-            reader.detail_next()
-        else:
-            reader.search_page()
-    return reader.read
-
-
 def _pages(fetch: Callable[[str | None], Any], next_token: Callable[[Any], str | None]):
     """Every page, following tokens."""
     token, seen = None, set()
