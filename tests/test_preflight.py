@@ -463,3 +463,18 @@ def test_listings_are_read_while_get_promotion_waits_for_its_token(live):
     last_detail = max(i for i, op in enumerate(order) if op == "getPromotion")
     assert "getListingsItem" in order[:last_detail]  # not all left for the end
     assert order.count("searchPromotions") == 2 and order.count("getListingsItem") == 5
+
+
+@pytest.mark.parametrize("meant_for, wrong", [
+    ("our Instagram followers, for the hard case", "Hard Case for Headphones - Grey (CASE-HP-GRY)"),
+    ("Sonic headphones launch", None),
+    ("Black Friday", None),  # one word of a name is not naming it
+    ("for B0CX1CB010", "B0CX1CB010"),
+])
+def test_wrong_product_by_the_words_of_a_products_name(cli, tmp_path, meant_for, wrong):
+    plan = tmp_path / "plan.yaml"
+    plan.write_text("promotions:\n  - id: CODE\n    kind: promo_code\n    discount: 10%\n    skus: [SONIC-HP-BLK]\n"
+                    f"    start: 2026-11-20T00:00Z\n    meant_for: {meant_for}\n", encoding="utf-8")
+    data = as_json(cli, "preflight", "--offline", "--plan", plan, "--prices", PRICES, "--at", SAMPLE_AT, code=0)
+    found = [f["reason"] for f in data["flags"] if f["code"] == "wrong_product"]
+    assert (found and wrong in found[0]) if wrong else not found
