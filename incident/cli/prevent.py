@@ -150,11 +150,9 @@ def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
         for row in rows:
             shown.add_row(*(Text(cell) for cell in row))
         out.print(shown)
-    else:
-        print(f"# {title}")
-        print("\t".join(columns))
-        for row in rows:
-            print("\t".join(cell.replace("\t", " ") for cell in row))
+    else:  # one write: a big account has tens of thousands of rows
+        lines = [f"# {title}", "\t".join(columns)] + ["\t".join(cell.replace("\t", " ") for cell in row) for row in rows]
+        sys.stdout.write("\n".join(lines) + "\n")
 
 
 @lru_cache(maxsize=65536)
