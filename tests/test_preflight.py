@@ -18,9 +18,9 @@ from conftest import SAMPLES, use_simulator
 from incident.amazon import spapi
 from incident.amazon.ratelimits import RealClock, VirtualClock
 from incident.prevent import plan as plan_mod
-from incident.prevent import preflight, promotions_api, rules
+from incident.prevent import listing_prices, preflight, promotions_api, rules
 from incident.prevent.flags import Limits
-from incident.prevent.model import Benefit, Promotion
+from incident.prevent.model import Benefit, Catalog, Promotion
 from incident.sandbox import promotions as sim_promotions
 from incident.sandbox.scenario import Scenario
 from incident.sandbox.server import Simulator
@@ -419,6 +419,14 @@ def test_amazons_own_examples_parse():
     catalog = selections["x-amzn-api-sandbox"]["static"][2]["response"]["selection"]
     parsed_catalog = promotions_api.from_amazon({"promotionId": "c", "promotionType": "COUPON", "selection": catalog})
     assert parsed_catalog.catalog and [i.asin for i in parsed_catalog.excluded] == ["B08N5WRWNW", "B07XJ8C8F5"]
+    listings = json.loads((MODELS / "listingsItems_2021-08-01.json").read_text(encoding="utf-8"))
+    listing = (listings["paths"]["/listings/2021-08-01/items/{sellerId}/{sku}"]["get"]["responses"]["200"]
+               ["x-amzn-api-sandbox"]["static"][0]["response"])
+    catalog = Catalog()
+    assert listing_prices.apply(catalog, listing["sku"], listing, "ATVPDKIKX0DER", "America/Los_Angeles") is None
+    product = catalog.products["GM-ZDPI-9B4E"]
+    assert (product.asin, product.list_price, product.name) == ("B071VG5N9D", Decimal("100.00"),
+                                                                "Hardside Carry-On Spinner Suitcase Luggage")
 
 
 def test_get_listings_item_shows_the_offer_sale_and_minimum_price(live):
