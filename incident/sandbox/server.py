@@ -1,6 +1,6 @@
 """A local SP-API simulator: a real HTTP server that speaks enough of the Selling Partner API for
 the whole incident flow (LWA tokens, Orders 2026-01-01 and v0, Tokens, Reports, Feeds, Messaging,
-Listings Items), with Amazon's default token buckets, a clock that can be virtual, and faults
+Listings Items, Promotions), with Amazon's default token buckets, a clock that can be virtual, and faults
 on demand. Used by `incident sandbox serve`, the tests, the benchmarks and `incident demo --live`.
 
 It is a stand-in for Amazon, not a copy: where Amazon's behaviour is unconfirmed (the layout of
