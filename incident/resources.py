@@ -1,4 +1,4 @@
-"""Where the runbooks, templates and samples are: inside the installed wheel
+"""Where the runbooks, templates, samples and stacking rules are: inside the installed wheel
 (incident/_data/...), or at the top of a source checkout."""
 
 from __future__ import annotations

@@ -160,6 +160,9 @@ class Connection:
     clock: Any = field(default_factory=RealClock)
     plans: dict[str, tuple[float, int]] = field(default_factory=lambda: dict(DEFAULT_PLANS))
     on_wait: Callable[[str, float], None] | None = None
+    # Other work to do while a call waits for its token: given the seconds left, does one step
+    # (its own calls paced as usual) and says whether it did anything.
+    while_waiting: Callable[[float], bool] | None = None
 
     def __post_init__(self) -> None:
         os.environ.pop("SP_API_DEFAULT_MARKETPLACE", None)
@@ -173,6 +176,7 @@ class Connection:
         forget_tokens()  # the library caches login tokens process-wide, whatever the account
         self._buckets = {name: TokenBucket(rate, burst) for name, (rate, burst) in self.plans.items()}
         self._clients: dict[tuple, Any] = {}
+        self._busy_waiting = False
         self.calls = 0
 
     def _auth_class(self):
@@ -211,12 +215,26 @@ class Connection:
         if bucket is None:
             return
         wait = bucket.wait_time(self.clock.now())
+        if wait > 0 and self.while_waiting is not None and not self._busy_waiting:
+            self._busy_waiting = True
+            try:
+                deadline = self.clock.now() + wait
+                while self.clock.now() < deadline and self.while_waiting(deadline - self.clock.now()):
+                    pass
+            finally:
+                self._busy_waiting = False
+            wait = bucket.wait_time(self.clock.now())
         if wait > 0:
             wait += min(0.05, 0.02 / bucket.rate)  # never arrive a hair early (2%): the server decides
             if self.on_wait:
                 self.on_wait(operation, wait)
             self.clock.sleep(wait)
         bucket.take(self.clock.now())
+
+    def wait_for(self, operation: str) -> float:
+        """Seconds until `operation` has a token (0 for one whose rate is not known yet)."""
+        bucket = self._buckets.get(operation)
+        return 0.0 if bucket is None else bucket.wait_time(self.clock.now())
 
     def call(self, operation: str, fn: Callable[..., Any], *args: Any, once: bool = False, **kwargs: Any) -> Any:
         """Run one SP-API call, paced and retried. Raises ApiError when it cannot succeed.
@@ -282,7 +300,10 @@ class Connection:
             rate = float(header) if header is not None else None
         except ValueError:
             return
-        if bucket is not None and rate and rate > 0 and rate != bucket.rate:
+        if bucket is None and rate and rate > 0:
+            # no published plan (the Promotions API): pace by what Amazon says, one call at a time
+            self._buckets[operation] = TokenBucket(rate, 1, tokens=0.0, updated=self.clock.now())
+        elif bucket is not None and rate and rate > 0 and rate != bucket.rate:
             bucket.wait_time(self.clock.now())  # settle the tokens earned at the old rate
             bucket.rate = rate
 

@@ -48,6 +48,9 @@ def get_listing(sim: Simulator, match, query, body, fault):
         result["fulfillmentAvailability"] = [{"fulfillmentChannelCode": "DEFAULT", "quantity": sim.listings[sku]}]
     if "issues" in included:
         result["issues"] = []
+    offer = sim.promotions.purchasable_offer(sku, sim.marketplace)  # offer, sale and minimum price
+    if offer and "attributes" in included:
+        result["attributes"] = {"purchasable_offer": offer}
     return 200, result
 
 

@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
-from incident.sandbox import feeds, listings, shapes
+from incident.sandbox import feeds, listings, promotions, shapes
 from incident.sandbox.scenario import ALL_ORDERS_COLUMNS, UNSHIPPED_COLUMNS, Order
 from incident.sandbox.wire import STATUS_2026, error, iso, parse_time
 
@@ -260,6 +260,8 @@ REQUIRED_QUERY: dict[str, tuple[str, ...]] = {
     "createUnexpectedProblem": ("marketplaceIds",),
     "getListingsItem": ("marketplaceIds",),
     "patchListingsItem": ("marketplaceIds",),
+    "searchPromotions": ("marketplaceIds",),
+    "getSelection": ("revisionId",),
 }
 
 ROUTES: list[tuple[str, str, str, Callable]] = [
@@ -286,3 +288,4 @@ ROUTES: list[tuple[str, str, str, Callable]] = [
     (r"/listings/2021-08-01/items/(\w+)/([^/]+)", "GET", "getListingsItem", listings.get_listing),
     (r"/listings/2021-08-01/items/(\w+)/([^/]+)", "PATCH", "patchListingsItem", listings.patch_listing),
 ]
+ROUTES += promotions.ROUTES  # Promotions API 2025-12-01: incident/sandbox/promotions.py

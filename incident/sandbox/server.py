@@ -1,6 +1,6 @@
 """A local SP-API simulator: a real HTTP server that speaks enough of the Selling Partner API for
 the whole incident flow (LWA tokens, Orders 2026-01-01 and v0, Tokens, Reports, Feeds, Messaging,
-Listings Items), with Amazon's default token buckets, a clock that can be virtual, and faults
+Listings Items, Promotions), with Amazon's default token buckets, a clock that can be virtual, and faults
 on demand. Used by `incident sandbox serve`, the tests, the benchmarks and `incident demo --live`.
 
 It is a stand-in for Amazon, not a copy: where Amazon's behaviour is unconfirmed (the layout of
@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlparse
 
 from incident.amazon.ratelimits import DEFAULT_PLANS, RealClock, buckets
+from incident.sandbox import promotions
 from incident.sandbox.operations import REQUIRED_QUERY, ROUTES
 from incident.sandbox.scenario import Order, Scenario
 from incident.sandbox.wire import REASONS, error, parse_time
@@ -73,7 +74,7 @@ class Simulator:
         self.off_sale: dict[str, list[list]] = {}  # sku -> [stopped, restarted or None]: no MFN orders then
         self._pending: list[Order] = []
         self.lock = threading.RLock()
-        self.plans = {**DEFAULT_PLANS, **(plans or {})}
+        self.plans = {**DEFAULT_PLANS, **promotions.PLANS, **(plans or {})}
         self.buckets = buckets(self.plans)
         self.faults: list[Fault] = []
         self.calls: list[tuple[str, dict]] = []  # (operation, query) for tests
@@ -95,6 +96,8 @@ class Simulator:
         self.refuse_login: str | None = None  # invalid_grant or invalid_client: LWA refuses the credentials
         self.refused_listings: set[str] = set()  # SKUs whose patch Amazon answers INVALID
         self.unapplied_listings: set[str] = set()  # SKUs whose ACCEPTED patch never takes effect
+        self.promotions = promotions.Book() if scenario is None else promotions.book(
+            scenario.catalog, self.now(), scenario.marketplace.currency)
         if scenario:
             self.add_orders(scenario.orders())
             for product in scenario.catalog:

@@ -16,8 +16,6 @@ import os
 import re
 import secrets
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -27,8 +25,7 @@ from typing import Any
 
 from incident.errors import NoIncidentError, UsageError
 from incident.timeutil import iso_utc, now_utc, parse_iso
-from incident.workspace import chain
-from incident.workspace.migrate import fingerprint, migrate
+from incident.workspace.database import EVENT_LOG, Database, fingerprint
 
 DB_NAME = "incident.db"
 
@@ -104,15 +101,7 @@ CREATE TABLE notices (
 );
 CREATE TABLE leases (job TEXT PRIMARY KEY, holder TEXT NOT NULL, who TEXT NOT NULL, host TEXT NOT NULL,
     pid INTEGER NOT NULL, started TEXT NOT NULL, since TEXT NOT NULL);
-CREATE TABLE events (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, actor TEXT NOT NULL,
-    action TEXT NOT NULL, details TEXT NOT NULL, prev_hash TEXT, hash TEXT
-);
-CREATE TRIGGER events_append_only_update BEFORE UPDATE ON events
-BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
-CREATE TRIGGER events_append_only_delete BEFORE DELETE ON events
-BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
-"""
+{EVENT_LOG}"""
 
 
 SCHEMA_FINGERPRINT = fingerprint(_SCHEMA)
@@ -231,49 +220,21 @@ class SellerActions:
                 or order_id in self.fba_requested)
 
 
-class Store:
+class Store(Database):
     """An open incident database."""
+
+    schema = _SCHEMA
 
     def __init__(self, folder: Path):
         self.folder = folder
-        self.db_path = folder / DB_NAME
-        self.conn = sqlite3.connect(self.db_path, isolation_level=None, timeout=30)
-        self.conn.row_factory = sqlite3.Row
-        self.conn.execute("PRAGMA foreign_keys = ON")
-        self._migrate()
+        super().__init__(folder / DB_NAME)
 
     @property
     def exports_dir(self) -> Path:
         return self.folder / "exports"
 
-    def close(self) -> None:
-        self.conn.close()
-
     def __enter__(self) -> Store:
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _migrate(self) -> None:
-        if self.conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_FINGERPRINT:
-            migrate(self.conn, _SCHEMA)
-
-    # -- the one way to change anything ------------------------------------------------------
-
-    @contextmanager
-    def change(self, actor: str, action: str, details: dict[str, Any]) -> Iterator[sqlite3.Connection]:
-        """A write transaction that records its event. `details` may be updated inside the block
-        (e.g. with counts) and must never hold buyer data."""
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.conn
-            chain.append(self.conn, iso_utc(now_utc()), actor, action,
-                         json.dumps(details, sort_keys=True, default=str))
-            self.conn.execute("COMMIT")
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -295,11 +256,6 @@ class Store:
                     values[name] = Decimal(values[name])
             result.append(OrderLine(**values))
         return result
-
-    def events(self) -> list[dict[str, Any]]:
-        return [{"seq": row["seq"], "at": row["at"], "actor": row["actor"],
-                 "action": row["action"], "details": json.loads(row["details"])}
-                for row in self.conn.execute("SELECT * FROM events ORDER BY seq")]
 
     def steps(self) -> list[sqlite3.Row]:
         return self.conn.execute("SELECT * FROM steps ORDER BY position").fetchall()
