@@ -92,6 +92,8 @@ def gather(sources: Sources, at: datetime, *, with_prices: bool = True,
             notes.append(f"Amazon has no listing for {len(unknown)} SKU(s): {', '.join(unknown[:10])}")
     elif planned.notes:
         notes.append(f"{len(planned.notes)} plan entries name Amazon promotions by id: they are used only live")
+    if sources.connection is None and not sources.plan:
+        notes.append("nothing to check: give --plan FILE, or configure SP-API credentials to read the live account")
     catalog.learn(promotions)
     return promotions, catalog, notes
 
