@@ -45,6 +45,7 @@ def test_the_guide_goes_through_render_check_and_send_and_counts_what_is_open(sm
         "outbox", "y",         # notify send --via outbox
         "l",                   # the notices step: later (the FBA buyer is reached through the API only)
         "l",                   # annotation: not yet (nothing cancelled on Amazon yet), later
+        "n",                   # review-promotions: not running preflight now
         "q",
     ]) + "\n"
     out = cli("guide", input=answers).stdout

@@ -154,7 +154,8 @@ class _Market:
 @dataclass
 class Connection:
     """One seller account: builds python-amazon-sp-api clients and runs every call through the
-    pacer and the retry loop."""
+    pacer and the retry loop. Long because pacing, learning the rate, retrying and naming a
+    refusal are one call's life, read together."""
 
     settings: Settings
     clock: Any = field(default_factory=RealClock)

@@ -56,7 +56,9 @@ class _Server(ThreadingHTTPServer):
 
 
 class Simulator:
-    """The simulated seller account and the HTTP server around it."""
+    """The simulated seller account and the HTTP server around it. Long because the account's
+    state (orders, listings, feeds, promotions, faults, clock) is set up, served and stopped as one;
+    each API's answers live in their own modules (operations, shapes, feeds, listings, promotions)."""
 
     # called with (method, path, status, body, content type) for every answer of every simulator:
     # the tests check each one against Amazon's published models
