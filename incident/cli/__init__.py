@@ -10,30 +10,44 @@ below, registered at the end of this file; a new group is a new module plus one 
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
 import time
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 from typer.core import TyperGroup
 
 from incident.errors import IncidentError
+from incident.safetext import json_inert, shown
 from incident.workspace import store as store_mod
+from incident.workspace.failures import explain
 
 
 class Group(TyperGroup):
-    """Turns our error family into a one-line message and an exit code, never a traceback."""
+    """Turns our error family into a one-line message and an exit code, never a traceback; a
+    failure of the machine (disk full, read-only, permissions, a link loop) joins the family here."""
 
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except IncidentError as exc:
-            err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
-            raise typer.Exit(exc.exit_code) from None
+            _fail(exc)
+        except (sqlite3.Error, OSError) as exc:
+            problem = explain(exc, home())
+            if problem is None:
+                raise
+            _fail(problem)
+
+
+def _fail(exc: IncidentError) -> NoReturn:
+    err.print(f"error: {shown(exc)}", markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(exc.exit_code) from None
 
 
 app = typer.Typer(cls=Group, no_args_is_help=True, add_completion=False, rich_markup_mode=None,
@@ -55,7 +69,15 @@ def home() -> Path:
 
 
 def open_store(incident_id: str | None) -> store_mod.Store:
-    return store_mod.open_store(home(), incident_id)
+    store = store_mod.open_store(home(), incident_id)
+    warn_skipped(store.skipped)
+    return store
+
+
+def warn_skipped(problems: list[str]) -> None:
+    """Name each folder passed over (damaged, not the user's) and go on."""
+    for problem in problems:
+        err.print(f"warning: skipped {shown(problem)}", markup=False, highlight=False, soft_wrap=True)
 
 
 def connection(store: store_mod.Store):
@@ -66,7 +88,7 @@ def connection(store: store_mod.Store):
 
 
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.write(json_inert(json.dumps(data, indent=2, ensure_ascii=False, default=str)) + "\n")
 
 
 def money_text(value: Decimal | str | None, currency: str | None = None) -> str:
@@ -85,20 +107,21 @@ def duration(seconds: float) -> str:
 
 
 def table(title: str | None, columns: list[str], rows: list[list[str]]) -> None:
-    """A rich table on a terminal, tab-separated lines when piped."""
+    """A rich table on a terminal, tab-separated lines when piped. Cells are report data: shown
+    as text only (control characters visible, never rich markup), on a terminal or not."""
     if out.is_terminal:
-        shown = Table(title=title, title_justify="left")
+        grid = Table(title=Text(shown(title)) if title else None, title_justify="left")
         for column in columns:
-            shown.add_column(column)
+            grid.add_column(Text(shown(column)))
         for row in rows:
-            shown.add_row(*row)
-        out.print(shown)
+            grid.add_row(*(Text(shown(cell)) for cell in row))
+        out.print(grid)
     else:
         if title:
-            print(f"# {title}")
-        print("\t".join(columns))
+            print(f"# {shown(title)}")
+        print("\t".join(shown(column) for column in columns))
         for row in rows:
-            print("\t".join(row))
+            print("\t".join(shown(cell) for cell in row))
 
 
 class progress:

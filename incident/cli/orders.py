@@ -25,6 +25,7 @@ from incident.cli import (
     table,
 )
 from incident.errors import UsageError
+from incident.safetext import shown
 from incident.workspace import store as store_mod
 from incident.workspace.files import csv_text
 
@@ -54,13 +55,13 @@ def pull(
     with open_store(incident) as store:
         result = orders.pull_reports(store, report, store_mod.actor(by), encoding)
         for r in result.reports:
-            print(f"read {r.path.name}: {r.title}, {r.encoding}, {r.rows_read} lines, "
-                  f"{len(r.lines)} for the scope's SKUs")
+            print(f"read {shown(r.path.name)}: {r.title}, {r.encoding}, {r.rows_read} lines, "
+                  f"{r.scope_rows} for the scope's SKUs")
         print(f"{result.new_lines} new order lines, {result.updated_lines} updated")
         if result.marketplace:
             print(f"marketplace: {result.marketplace} (from the reports' sales channel)")
         for warning in result.warnings:
-            err.print(f"warning: {warning}", markup=False)
+            err.print(f"warning: {shown(warning)}", markup=False, soft_wrap=True)
         print_buckets(decisions(store))
 
 def _pull_live(incident: str | None, by: str | None, plan_only: bool, strategy: str | None,
@@ -109,7 +110,6 @@ def list_orders(
 
     Example: incident orders --bucket fba_support --csv > fba-orders.csv
     """
-    from incident.cancellation import neutralise
     from incident.scope import BUCKETS
 
     if bucket is not None and bucket not in BUCKETS:
@@ -128,8 +128,7 @@ def list_orders(
         print_json(records)
     elif as_csv:
         columns = list(records[0]) if records else ["order_id", "bucket"]
-        sys.stdout.write(csv_text(columns, ([neutralise("" if r[c] is None else str(r[c])) for c in columns]
-                                                      for r in records)))
+        sys.stdout.write(csv_text(columns, (["" if r[c] is None else str(r[c]) for c in columns] for r in records)))
     else:
         table(f"{len(records)} affected order lines", [
             "order", "item code", "sku", "status", "channel", "units", "list", "paid", "loss", "bucket", "why"],

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import getpass
 import json
-import os
-import re
-import secrets
 import sqlite3
 import zlib
 from collections.abc import Iterator
@@ -23,8 +20,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from incident.errors import NoIncidentError, UsageError
+from incident.errors import UsageError
 from incident.timeutil import iso_utc, now_utc, parse_iso
+from incident.workspace.files import remove_files
 
 DB_NAME = "incident.db"
 
@@ -126,10 +124,6 @@ def _column_sql(column: sqlite3.Row) -> str:
 
 SCHEMA_FINGERPRINT = zlib.crc32(_SCHEMA.encode()) & 0x7FFFFFFF
 
-def home() -> Path:
-    return Path(os.environ.get("INCIDENT_HOME") or "incidents")
-
-
 def actor(by: str | None = None) -> str:
     if by:
         return by
@@ -218,6 +212,7 @@ class Store:
         self.conn.row_factory = sqlite3.Row
         self.conn.execute("PRAGMA foreign_keys = ON")
         self._migrate()
+        self.skipped: list[str] = []  # folders open_store passed over (damaged, not ours): for a warning
 
     @property
     def exports_dir(self) -> Path:
@@ -353,73 +348,12 @@ class Store:
                 + " WHERE " + " OR ".join(f"{name} IS NOT NULL" for name in PERSONAL_FIELDS)
             ).rowcount
         self.conn.execute("VACUUM")
-        outbox = self.folder / "outbox"
-        if outbox.is_dir():
-            for path in outbox.iterdir():
-                if path.suffix in (".eml", ".csv"):
-                    path.unlink()
+        # only what the incident recorded writing there: each notice sent by outbox, and its list
+        ours = [f"{row[0]}.eml" for row in self.conn.execute("SELECT order_id FROM notices WHERE via = 'outbox'")]
+        remove_files(self.folder / "outbox", [*ours, "outbox.csv"] if ours else [])
         return count
 
 
-# -- creating and finding incidents ----------------------------------------------------------
+# -- creating and finding incidents: incident.workspace.folders (imported last: it uses Store) --
 
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:24] or "incident"
-
-
-def create(root: Path, *, title: str, skus: list[str], window_start: datetime,
-           window_end: datetime, floor: Decimal | None, marketplace: str | None,
-           who: str, steps: list[dict[str, Any]]) -> Store:
-    opened = now_utc()
-    incident_id = f"{opened:%Y%m%d-%H%M%S}-{_slug(skus[0])}"
-    folder = root / incident_id
-    if folder.exists():
-        incident_id += f"-{secrets.token_hex(2)}"
-        folder = root / incident_id
-    folder.mkdir(parents=True, mode=0o700)
-    # SQLite gives its journal files the database file's mode: create it 0600 first
-    os.close(os.open(folder / DB_NAME, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    store = Store(folder)
-    details = {"id": incident_id, "title": title, "skus": skus,
-               "window_start": iso_utc(window_start), "window_end": iso_utc(window_end),
-               "floor": None if floor is None else str(floor), "marketplace": marketplace}
-    with store.change(who, "open", details) as conn:
-        conn.execute("INSERT INTO incident (id, title, skus, window_start, window_end, floor, "
-                     "marketplace, opened_at, opened_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                     (incident_id, title, json.dumps(skus), iso_utc(window_start),
-                      iso_utc(window_end), details["floor"], marketplace, iso_utc(opened), who))
-        for position, step in enumerate(steps):
-            conn.execute("INSERT INTO steps (position, id, title, why, who, command, manual, "
-                         "ticks_on, required, follow_up) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                         (position, step["id"], step["title"], step["why"], step["who"],
-                          step.get("command"), step.get("manual"), step.get("ticks_on"),
-                          1 if step.get("required", True) else 0, step.get("then")))
-    return store
-
-
-def open_store(root: Path, incident_id: str | None = None) -> Store:
-    """The named incident, or the most recent open one."""
-    if incident_id:
-        folder = root / incident_id
-        if not (folder / DB_NAME).exists():
-            raise NoIncidentError(f"no incident '{incident_id}' under {root}: "
-                                  "run `incident list` to see the incidents there")
-        return Store(folder)
-    candidates = sorted((p for p in root.glob(f"*/{DB_NAME}")), reverse=True) if root.exists() else []
-    for db in candidates:
-        store = Store(db.parent)
-        if store.incident().state == "open":
-            return store
-        store.close()
-    raise NoIncidentError(f"no open incident under {root}: start one with "
-                          "`incident open --sku SKU --start TIME --end TIME` "
-                          "(or set INCIDENT_HOME to where your incidents are)")
-
-
-def list_incidents(root: Path) -> list[Incident]:
-    result = []
-    for db in sorted(root.glob(f"*/{DB_NAME}")) if root.exists() else []:
-        with Store(db.parent) as store:
-            result.append(store.incident())
-    return result
+from incident.workspace.folders import create, home, list_incidents, open_store, scan  # noqa: E402, F401
