@@ -13,7 +13,7 @@ import re
 # Unicode's control (Cc), format (Cf: bidi overrides and isolates, zero-width characters, the BOM,
 # tag characters), line and paragraph separator (Zl, Zp) and surrogate (Cs) characters, written
 # out so that importing this costs nothing; a test checks it against unicodedata.
-_INVISIBLE = re.compile(
+INVISIBLE = re.compile(
     "[\x00-\x1f\x7f-\x9f\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f"
     "\u2028-\u202e\u2060-\u2064\u2066-\u206f\ud800-\udfff\ufeff\ufff9-\ufffb\U000110bd\U000110cd"
     "\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f]")
@@ -34,7 +34,7 @@ def shown(value: object) -> str:
     """`value` as text with every control, format and separator character written out
     (ESC as \\x1b, a right-to-left override as \\u202e), so a terminal shows it and runs nothing."""
     text = "" if value is None else str(value)
-    return _INVISIBLE.sub(_escape, text)
+    return INVISIBLE.sub(_escape, text)
 
 
 def json_inert(text: str) -> str:
@@ -48,7 +48,7 @@ def json_inert(text: str) -> str:
         code -= 0x10000  # a JSON escape is UTF-16: a surrogate pair
         return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
 
-    return _INVISIBLE.sub(lambda m: m.group() if m.group() < "\x20" else escape(m), text)
+    return INVISIBLE.sub(lambda m: m.group() if m.group() < "\x20" else escape(m), text)
 
 
 def formula_safe(cell: str) -> str:

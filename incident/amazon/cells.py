@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import datetime
 from decimal import Decimal
 
 from incident.timeutil import iso_utc, parse_iso
@@ -33,7 +34,7 @@ def _amount(text: str) -> Decimal | None:
     text = text.strip()
     if not text:
         return None
-    if _SCIENTIFIC.fullmatch(text) or "e" in text.lower() and any(c.isdigit() for c in text):
+    if re.fullmatch(r"[+-]?[0-9.,]*[eE][+-]?[0-9]+", text):
         raise ValueError("is written with an exponent, which no report amount is")
     match = _AMOUNT.fullmatch(text)
     if match is None:
@@ -76,14 +77,17 @@ def _date(text: str) -> str | None:
     text = text.strip()
     if not text:
         return None
+    not_iso = "is not an ISO-8601 time with an offset (like 2026-11-20T14:05:00-08:00)"
     try:
-        moment = parse_iso(text)
-    except (ValueError, OverflowError):
-        raise ValueError("is not an ISO-8601 time with an offset (like "
-                         "2026-11-20T14:05:00-08:00)") from None
-    if moment.year not in _YEARS:
-        raise ValueError(f"is in the year {moment.year}, which no order is")
-    return iso_utc(moment)
+        written = datetime.fromisoformat(text.replace("z", "Z"))
+    except ValueError:
+        raise ValueError(not_iso) from None
+    if written.year not in _YEARS:  # 9999-12-31T23:00-08:00 is not even a time in UTC
+        raise ValueError(f"is in the year {written.year}, which no order is")
+    try:
+        return iso_utc(parse_iso(text))
+    except ValueError:
+        raise ValueError(not_iso) from None
 
 
 def _order_id(text: str) -> str:
@@ -112,10 +116,15 @@ def _email(text: str) -> str | None:
     text = text.strip()
     if not text:
         return None
-    if not _EMAIL.fullmatch(text):
+    if not single_address(text):
         raise ValueError("is not exactly one bare e-mail address (two addresses, a display name, spaces "
                          "or a formula), so no notice may go to it")
     return text
+
+
+def single_address(text: str) -> bool:
+    """Exactly one bare e-mail address: no display name, no second address, no formula."""
+    return bool(_EMAIL.fullmatch(text))
 
 
 def text_or_none(text: str) -> str | None:

@@ -27,7 +27,7 @@ from incident.amazon.rawfile import (
     open_binary,
 )
 from incident.errors import InputFileError, UsageError
-from incident.safetext import shown
+from incident.safetext import INVISIBLE, shown
 
 ALL_ORDERS = "all_orders"
 UNSHIPPED = "unshipped"
@@ -131,7 +131,9 @@ def _sniff(path: Path) -> tuple[bool, bytes]:
         raise InputFileError(path, "is a PDF, not a tab-delimited report",
                              "Download the order report as a .txt file from Seller Central "
                              "(Reports > Order Reports)", line=1)
-    if b"\x00" in head[:4096]:
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise InputFileError(path, "is UTF-16 text (saved as \"Unicode text\" by a spreadsheet)", REDOWNLOAD, line=1)
+    if b"\x00" in head.split(b"\n", 1)[0]:  # a NUL further down is one bad cell, named with its line and column
         raise InputFileError(path, "is a binary file, not a tab-delimited report",
                              "Pass the .txt order report downloaded from Seller Central", line=1)
     if b"\n" not in head and len(head) > MAX_LINE_BYTES - 1:
@@ -331,9 +333,7 @@ class _ChunkReader:
         if not any(chunk.buffers()[2] is not None and _may_hide_characters(chunk.buffers()[2].to_pybytes(), strict)
                    for chunk in table[column].chunks):
             return
-        from incident.safetext import _INVISIBLE
-
-        pattern = _INVISIBLE if strict else _INVISIBLE_TEXT
+        pattern = INVISIBLE if strict else _INVISIBLE_TEXT
         index = self.header.index(column)
         for number, cells in self._lines(data, first_line):
             if index >= len(cells) or not pattern.search(cells[index]):

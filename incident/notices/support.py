@@ -7,6 +7,7 @@ from pathlib import Path
 
 from incident.amazon import marketplaces
 from incident.notices import Templates, summary
+from incident.safetext import shown
 from incident.scope import CANCELLABLE, CANCELLED, FBA, counts, sort_store
 from incident.timeutil import local_and_utc
 from incident.workspace.files import csv_text, write_private
@@ -23,14 +24,21 @@ def context(store: Store, seller_name: str = "") -> dict:
     cancelled = ours or (sorted({d.line.order_id for d in decisions if d.bucket == CANCELLABLE}) if exported else [])
     told = summary(store)
     promotions = sorted({p for d in decisions for p in (d.line.promotion_ids or "").split()})
-    return {"marketplace": incident.marketplace or "marketplace not known yet", "skus": ", ".join(incident.skus),
+    return _inert({"marketplace": incident.marketplace or "marketplace not known yet", "skus": ", ".join(incident.skus),
             "window_start": local_and_utc(incident.window_start, tz), "window_end": local_and_utc(incident.window_end, tz),
             "promotion_ids": ", ".join(promotions) or "see Seller Central", "affected_orders": counts(decisions)["affected_orders"],
             "fba_orders": sorted({d.line.order_id for d in decisions if d.bucket == FBA}),
             "cancelled_orders": cancelled, "cancellable": counts(decisions)[CANCELLABLE],
             "already_cancelled": counts(decisions)[CANCELLED], "buyers_told": told["sent"], "buyers_due": told["total"],
             "reason": (store.exports()[-1]["reason"] if exported else "PricingError"),
-            "seller_name": seller_name or incident.opened_by}
+            "seller_name": seller_name or incident.opened_by})
+
+
+def _inert(values: dict) -> dict:
+    """Report data (promotion ids, SKUs, order ids) as text only: these texts are pasted into
+    Seller Support and printed on the terminal."""
+    return {key: shown(value) if isinstance(value, str) else [shown(v) for v in value] if isinstance(value, list)
+            else value for key, value in values.items()}
 
 
 KINDS = ("fba-request", "annotation", "account-manager")
