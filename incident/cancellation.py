@@ -13,9 +13,10 @@ from pathlib import Path
 
 from incident.amazon.cells import ITEM_CODE, ORDER_ID
 from incident.errors import StateError, UsageError
+from incident.safetext import formula_safe
 from incident.scope import BUCKETS, CANCELLABLE, Decision, sort_store
 from incident.timeutil import now_utc
-from incident.workspace.files import write_private
+from incident.workspace.files import remove_files, write_new
 from incident.workspace.store import Store
 
 EXPORT_COMMAND = "cancel-export"
@@ -48,9 +49,7 @@ def check_reason(reason: str) -> str:
                      f"{', '.join(REASONS)}")
 
 
-def neutralise(cell: str) -> str:
-    """Spreadsheets run cells starting with = + - @ as formulas; a leading ' keeps them text."""
-    return "'" + cell if cell[:1] in ("=", "+", "-", "@") else cell
+neutralise = formula_safe  # spreadsheets run cells starting with = + - @ as formulas; a leading ' keeps them text
 
 
 def build_rows(decisions: list[Decision], reason: str) -> list[list[str]]:
@@ -122,19 +121,40 @@ def export(store: Store, who: str, fmt: str = "txt", reason: str = DEFAULT_REASO
         rendered.append(("xlsx", render_xlsx(rows)))
     # files first, then the record: a crash in between leaves a file with no record, never a
     # record of a file that does not exist
-    written = []
-    for kind, data in rendered:
-        path = store.exports_dir / f"OrderCancellation-{incident.id}-{stamp}.{kind}"
-        written.append((kind, path, write_private(path, data)))
+    written = _write_unique(store.exports_dir / f"OrderCancellation-{incident.id}-{stamp}", rendered)
     details = {"reason": reason, "rows": len(rows),
                "orders": len({r[0] for r in rows}),
                "files": [{"path": str(p), "sha256": h} for _, p, h in written],
                "left_out": result.left_out}
-    with store.change(who, "cancel_export", details) as conn:
-        for kind, path, digest in written:
-            conn.execute("INSERT INTO exports (at, path, format, rows, sha256, reason) "
-                         "VALUES (strftime('%Y-%m-%dT%H:%M:%SZ','now'), ?, ?, ?, ?, ?)",
-                         (str(path), kind, len(rows), digest, reason))
-        store.tick_step(conn, EXPORT_COMMAND, who)
+    try:
+        with store.change(who, "cancel_export", details) as conn:
+            for kind, path, digest in written:
+                conn.execute("INSERT INTO exports (at, path, format, rows, sha256, reason) "
+                             "VALUES (strftime('%Y-%m-%dT%H:%M:%SZ','now'), ?, ?, ?, ?, ?)",
+                             (str(path), kind, len(rows), digest, reason))
+            store.tick_step(conn, EXPORT_COMMAND, who)
+    except Exception:  # not recorded (a full disk): no file may stay that the record does not name
+        remove_files(store.exports_dir, [path.name for _, path, _ in written])
+        raise
     result.files = [(p, h) for _, p, h in written]
     return result
+
+
+def _write_unique(stem: Path, rendered: list[tuple[str, bytes]]) -> list[tuple[str, Path, str]]:
+    """Each file under a name nobody has used: an export never replaces another (two in the same
+    second, or two people at once, get -2, -3, ...), so every record keeps matching its file. The
+    files of one export share their name; a failure removes what this export wrote."""
+    for attempt in range(1, 1000):
+        base = stem if attempt == 1 else stem.with_name(f"{stem.name}-{attempt}")
+        written: list[tuple[str, Path, str]] = []
+        try:
+            for kind, data in rendered:
+                path = base.with_name(f"{base.name}.{kind}")
+                written.append((kind, path, write_new(path, data)))
+            return written
+        except FileExistsError:
+            remove_files(stem.parent, [path.name for _, path, _ in written])
+        except BaseException:
+            remove_files(stem.parent, [path.name for _, path, _ in written])
+            raise
+    raise StateError(f"{stem.parent} holds 999 exports of the same second; move old ones away")

@@ -14,9 +14,10 @@ from incident.errors import WorkspaceError
 
 _SQLITE = [  # SQLite's message -> (what happened, what to do)
     ("disk is full", ("the disk is full", "free some space (df -h shows where), then run the command again")),
-    ("readonly database", ("the database is read-only",
+    ("readonly database", ("the database cannot be written (a read-only file, folder or disk)",
                            "make the incident folder and its incident.db writable for you (ls -l shows who "
-                           "owns them), or set INCIDENT_HOME to a folder of yours")),
+                           "owns them; mount shows a read-only disk), or set INCIDENT_HOME to a writable "
+                           "folder of yours")),
     ("unable to open database", ("the database cannot be opened",
                                  "check that the incident folder exists and is yours and writable "
                                  "(ls -ld), or set INCIDENT_HOME to a folder of yours")),
@@ -48,7 +49,19 @@ _ERRNO = {
 
 def explain(exc: BaseException, where: Path | str | None = None) -> WorkspaceError | None:
     """The one-line WorkspaceError for a failure of the machine, or None when `exc` is not one
-    (a bug stays a bug). `where`: the folder or database it happened in, when `exc` does not say."""
+    (a bug stays a bug). `where`: the folder or database it happened in, when `exc` does not say.
+    A failure raised while handling another (SQLite's own rollback after a full disk makes the
+    ROLLBACK that follows fail) is explained by the first one."""
+    seen = exc
+    while seen is not None:
+        problem = _explain_one(seen, where)
+        if problem is not None:
+            return problem
+        seen = seen.__context__ if isinstance(seen, (sqlite3.Error, OSError)) else None
+    return None
+
+
+def _explain_one(exc: BaseException, where: Path | str | None) -> WorkspaceError | None:
     if isinstance(exc, WorkspaceError):
         return exc
     if isinstance(exc, (sqlite3.OperationalError, sqlite3.DatabaseError)) and not isinstance(

@@ -154,6 +154,13 @@ def write_new(path: Path, data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def refuse_link(folder: Path) -> None:
+    """Refuse, before anything is changed, a folder of the incident that is a link."""
+    if folder.is_symlink() or (os.path.lexists(folder) and not folder.is_dir()):
+        raise WorkspaceError(f"{folder} is a symbolic link or not a folder; incident never writes or deletes "
+                             f"through a link. To fix: remove it (rm {folder}) and run the command again")
+
+
 def remove_files(folder: Path, names: Iterable[str]) -> int:
     """Delete these regular files in `folder`, reached without following links; a name that is a
     link, a folder, or missing is left alone. Returns how many were deleted."""

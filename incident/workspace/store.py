@@ -22,7 +22,7 @@ from typing import Any
 
 from incident.errors import UsageError
 from incident.timeutil import iso_utc, now_utc, parse_iso
-from incident.workspace.files import remove_files
+from incident.workspace.files import refuse_link, remove_files
 
 DB_NAME = "incident.db"
 
@@ -342,6 +342,7 @@ class Store:
     def purge_personal_data(self, who: str) -> int:
         """Erase buyer names and addresses: in the database (rebuilt, so no old page keeps them)
         and in the outbox's e-mails. Orders, notices' texts and the log stay."""
+        refuse_link(self.folder / "outbox")
         with self.change(who, "purge_personal_data", {}) as conn:
             count = conn.execute(
                 "UPDATE order_lines SET " + ", ".join(f"{name} = NULL" for name in PERSONAL_FIELDS)
