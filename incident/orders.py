@@ -119,8 +119,7 @@ def _read(path: Path, shown_as: Path, incident, encoding: str | None) -> Report:
     """One report, keeping only the lines bought inside the window: memory stays with the
     incident's size, not the file's. Errors name the file as the user gave it."""
     try:
-        report = read_report(path, incident.skus, encoding,
-                             keep=lambda fields: incident.in_window(fields.get("purchase_date")))
+        report = read_report(path, incident.skus, encoding, window=(incident.window_start, incident.window_end))
     except InputFileError as exc:
         if path == shown_as:
             raise

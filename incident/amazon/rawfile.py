@@ -59,43 +59,49 @@ def position(data: bytes, offset: int, first_line: int) -> tuple[int, int]:
     return first_line + data.count(b"\n", 0, offset), data.count(b"\t", start, offset) + 1
 
 
-def chunks(path: Path, compressed: bool) -> Iterator[tuple[int, bytes]]:
-    """(number of its first line, whole lines) for everything after the header line, at most
-    CHUNK_BYTES plus one line at a time. A line longer than MAX_LINE_BYTES is refused as soon as
-    it is seen, never read whole."""
+class LineTooLong(Exception):
+    """A line over MAX_LINE_BYTES: at `line`, or at the first line after the chunks yielded."""
+
+    def __init__(self, line: int | None = None):
+        super().__init__(line)
+        self.line = line
+
+
+def chunks(path: Path, compressed: bool) -> Iterator[bytes]:
+    """Whole lines after the header line, at most CHUNK_BYTES plus one line at a time. A line
+    longer than MAX_LINE_BYTES is refused (LineTooLong) as soon as it is seen, never read whole."""
     with open_binary(path, compressed) as source:
-        line, rest, header_done = 1, b"", False
+        rest, header_done = b"", False
         while True:
             try:
                 block = source.read(CHUNK_BYTES)
             except (OSError, EOFError):
-                raise InputFileError(path, "is a damaged gzip file", REDOWNLOAD, line=line) from None
+                raise InputFileError(path, "is a damaged gzip file", REDOWNLOAD) from None
             data = rest + block
             if not header_done:
                 end = data.find(b"\n")
                 if end < 0:
                     if len(data) > MAX_LINE_BYTES:
-                        raise _too_long(path, 1)
+                        raise LineTooLong(1)
                     if block:
                         rest = data
                         continue
                     return
-                data, header_done, line = data[end + 1:], True, 2
+                data, header_done = data[end + 1:], True
             if block:
                 cut = data.rfind(b"\n") + 1
                 data, rest = data[:cut], data[cut:]
-                if len(rest) > MAX_LINE_BYTES:
-                    raise _too_long(path, line + data.count(b"\n"))
             else:
                 rest = b""
             if data:
-                yield line, data
-                line += data.count(b"\n")
+                yield data
+            if len(rest) > MAX_LINE_BYTES:
+                raise LineTooLong()
             if not block:
                 return
 
 
-def _too_long(path: Path, line: int) -> InputFileError:
+def too_long(path: Path, line: int) -> InputFileError:
     return InputFileError(path, f"the line is longer than {MAX_LINE_BYTES >> 20} MiB, which no order report "
                           "line is: the file is damaged or not a report", REDOWNLOAD, line=line)
 
@@ -107,7 +113,7 @@ def long_line(path: Path, data: bytes, first_line: int) -> InputFileError | None
         end = data.find(b"\n", start)
         end = len(data) if end < 0 else end
         if end - start > MAX_LINE_BYTES:
-            return _too_long(path, position(data, start, first_line)[0])
+            return too_long(path, position(data, start, first_line)[0])
         start = end + 1
     return None
 
@@ -193,24 +199,9 @@ class Transcoder:
                               line=number, column=line.count(b"\t", 0, offset) + 1)
 
     def __call__(self, data: bytes, first_line: int) -> bytes:
-        if data.isascii():
-            return data
-        if self.encoding.startswith("utf-8"):
-            try:
-                data.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                line, column = position(data, exc.start, first_line)
-                if self.forced:
-                    raise InputFileError(self.path, f"is not valid {self.encoding} text", "Pass --encoding with "
-                                         "the file's encoding (utf-8, cp1252 or cp932)", line=line,
-                                         column=column) from None
-                lines = data.split(b"\n")
-                self.refuse_mixed(lines, first_line)
-                # everything before was ASCII: the accents come only now, in another encoding
-                self.encoding = guess_legacy_encoding(b"\n".join(l for l in lines if not l.isascii())[:SAMPLE_BYTES])
-                return self(data, first_line)
-            if self.utf8_line is None:
-                self.utf8_line = position(data, _NON_ASCII.search(data).start(), first_line)[0]
+        """UTF-8 for the CSV reader. A UTF-8 chunk is passed as it is: the reader checks it, and
+        `invalid_utf8` is called when it finds it is not."""
+        if self.encoding.startswith("utf-8") or data.isascii():
             return data
         self.refuse_mixed(data.split(b"\n"), first_line)
         try:
@@ -219,3 +210,25 @@ class Transcoder:
             line, column = position(data, exc.start, first_line)
             raise InputFileError(self.path, f"is not valid {self.encoding} text", "Pass --encoding with the "
                                  "file's encoding (utf-8, cp1252 or cp932)", line=line, column=column) from None
+
+    def read_as_utf8(self, data: bytes, first_line: int) -> None:
+        """The reader took this chunk as UTF-8: remember where UTF-8 text was first seen."""
+        if self.encoding.startswith("utf-8") and self.utf8_line is None and not data.isascii():
+            self.utf8_line = position(data, _NON_ASCII.search(data).start(), first_line)[0]
+
+    def invalid_utf8(self, data: bytes, first_line: int) -> bytes:
+        """The reader found a chunk is not UTF-8: refuse a mix, or follow a file whose accents in
+        another encoding start only now. Returns the chunk as UTF-8."""
+        try:
+            data.decode("utf-8")
+            return data  # not this chunk's text that is wrong
+        except UnicodeDecodeError as exc:
+            line, column = position(data, exc.start, first_line)
+            if self.forced:
+                raise InputFileError(self.path, f"is not valid {self.encoding} text", "Pass --encoding with "
+                                     "the file's encoding (utf-8, cp1252 or cp932)", line=line, column=column) from None
+        lines = data.split(b"\n")
+        self.refuse_mixed(lines, first_line)
+        # everything before was ASCII: the accents come only now, in another encoding
+        self.encoding = guess_legacy_encoding(b"\n".join(l for l in lines if not l.isascii())[:SAMPLE_BYTES])
+        return self(data, first_line)

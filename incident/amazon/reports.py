@@ -10,8 +10,9 @@ error naming the file, line and column. Error messages never quote buyer data.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from incident.amazon.cells import CONVERTERS, PERSONAL, check_line, text_or_none
@@ -19,15 +20,18 @@ from incident.amazon.rawfile import (
     MAX_LINE_BYTES,
     REDOWNLOAD,
     SAMPLE_BYTES,
+    LineTooLong,
     Transcoder,
     check_regular,
     chunks,
     detect_encoding,
     long_line,
     open_binary,
+    too_long,
 )
 from incident.errors import InputFileError, UsageError
 from incident.safetext import INVISIBLE, shown
+from incident.timeutil import iso_utc
 
 ALL_ORDERS = "all_orders"
 UNSHIPPED = "unshipped"
@@ -195,9 +199,10 @@ def _check_header(path: Path, kind: str, header: list[str]) -> dict[str, str]:
 
 
 def read_report(path: Path | str, skus: Iterable[str] | None = None, encoding: str | None = None,
-                keep: Callable[[dict[str, object]], bool] | None = None) -> Report:
-    """Read one report file (plain or gzip). `skus` keeps only those SKUs' lines; `keep`, given a
-    line's fields, says whether to keep it (a pull keeps what was bought inside the window)."""
+                window: tuple[datetime, datetime] | None = None) -> Report:
+    """Read one report file (plain or gzip). `skus` keeps only those SKUs' lines; `window`
+    [start, end) only the lines bought inside it (a pull: memory and time go with the incident's
+    size, not the file's)."""
     path = Path(path)
     forced = _resolve_encoding(encoding)
     compressed, head = _sniff(path)
@@ -206,9 +211,12 @@ def read_report(path: Path | str, skus: Iterable[str] | None = None, encoding: s
     kind = _kind_of(path, header)
     mapping = _check_header(path, kind, header)
     report = Report(path=path, kind=kind, encoding=chosen, compressed=compressed, rows_read=0)
-    reader = _ChunkReader(report, header, mapping, skus, keep, Transcoder(path, chosen, forced is not None))
-    for first_line, data in chunks(path, compressed):
-        reader.read(first_line, data)
+    reader = _ChunkReader(report, header, mapping, skus, window, Transcoder(path, chosen, forced is not None))
+    try:
+        for data in chunks(path, compressed):
+            reader.read(data)
+    except LineTooLong as exc:
+        raise too_long(path, exc.line or reader.line) from None
     report.encoding = reader.text.encoding
     return report
 
@@ -217,6 +225,7 @@ def read_report(path: Path | str, skus: Iterable[str] | None = None, encoding: s
 # one chunk at a time
 
 _C0_AND_DEL = bytes(range(0x20)) + b"\x7f"
+_PLAUSIBLE_SECONDS = (int(datetime(1995, 1, 1, tzinfo=UTC).timestamp()), int(datetime(2101, 1, 1, tzinfo=UTC).timestamp()))
 _NOT_C0 = bytes(b for b in range(256) if b not in _C0_AND_DEL)
 _C1 = re.compile(rb"\xc2[\x80-\x9f]")
 _INVISIBLE_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\ufeff]")  # in free text: controls and the BOM
@@ -248,15 +257,18 @@ class _ChunkReader:
     """Reads the chunks of one report into its Report: the CSV reader, the scope, the checks."""
 
     def __init__(self, report: Report, header: list[str], mapping: dict[str, str], skus: Iterable[str] | None,
-                 keep: Callable[[dict[str, object]], bool] | None, text: Transcoder):
+                 window: tuple[datetime, datetime] | None, text: Transcoder):
         import pyarrow as pa
         from pyarrow import csv
 
-        self.report, self.header, self.mapping, self.keep, self.text = report, header, mapping, keep, text
+        self.report, self.header, self.mapping, self.text = report, header, mapping, text
+        self.window = window and (iso_utc(window[0]), iso_utc(window[1]))
+        self.window_s = window and (int(window[0].timestamp()), int(window[1].timestamp()))
         self.scope = {sku.strip() for sku in skus} if skus is not None else None
         self.scope_array = _string_array(sorted(self.scope)) if self.scope is not None else None
         self.required = set(REQUIRED[report.kind])
         self.occurrences: dict[str, int] = {}
+        self.line = 2  # of the chunk being read (the header is line 1)
         names = [name if name else f"_blank_{i}" for i, name in enumerate(header)]
         seen: set[str] = set()
         for i, name in enumerate(names):  # pyarrow wants unique names (doubled ones we read are refused)
@@ -272,21 +284,32 @@ class _ChunkReader:
                                                include_columns=wanted, strings_can_be_null=False,
                                                quoted_strings_can_be_null=False))
 
-    def read(self, first_line: int, raw: bytes) -> None:
+    def read(self, raw: bytes) -> None:
         import pyarrow as pa
         import pyarrow.compute as pc
         from pyarrow import csv
 
+        first_line = self.line
         data = self.text(raw, first_line)
         try:
             table = csv.read_csv(pa.py_buffer(data), **self.options)
-        except pa.ArrowInvalid:
-            raise self._diagnose(data, first_line) from None
+        except pa.ArrowInvalid as exc:
+            if "UTF8" not in str(exc):
+                raise self._diagnose(data, first_line) from None
+            data = self.text.invalid_utf8(raw, first_line)
+            try:
+                table = csv.read_csv(pa.py_buffer(data), **self.options)
+            except pa.ArrowInvalid:
+                raise self._diagnose(data, first_line) from None
+        self.text.read_as_utf8(raw, first_line)
+        self.line += data.count(b"\n")  # transcoding keeps line ends where they were
         self.report.rows_read += table.num_rows
         self._check_column(table, "sku", data, first_line, in_scope_only=True)
         if self.scope_array is not None:
             table = table.filter(pc.is_in(pc.utf8_trim_whitespace(table["sku"]), value_set=self.scope_array))
         self.report.scope_rows += table.num_rows
+        if self.window_s is not None:
+            table = table.filter(self._maybe_in_window(table))
         for column in self.mapping:
             if column != "sku":
                 self._check_column(table, column, data, first_line)
@@ -294,6 +317,21 @@ class _ChunkReader:
             self._add(row, data, first_line)
 
     # -- what is kept ----------------------------------------------------------------------------
+
+    def _maybe_in_window(self, table):
+        """Rows that may be inside the window: Arrow reads the usual ISO-8601 times at C speed and
+        only rows it read as a plausible time outside the window are dropped here; every other row
+        (another way of writing, a damaged value, the year 9999) is judged exactly, and refused if
+        need be, by the converters."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        seconds = pc.cast(pc.strptime(table["purchase-date"], format="%Y-%m-%dT%H:%M:%S%z", unit="s",
+                                      error_is_null=True), pa.int64())
+        start, end = self.window_s
+        inside = pc.and_(pc.greater_equal(seconds, start), pc.less(seconds, end))
+        implausible = pc.or_(pc.less(seconds, _PLAUSIBLE_SECONDS[0]), pc.greater_equal(seconds, _PLAUSIBLE_SECONDS[1]))
+        return pc.fill_null(pc.or_(inside, implausible), True)
 
     def _add(self, row: dict[str, str], data: bytes, first_line: int) -> None:
         fields: dict[str, object] = {}
@@ -312,7 +350,7 @@ class _ChunkReader:
             raise self._cell_error(data, first_line, row, column, contradiction[1])
         if self.report.kind in (UNSHIPPED, LEGACY):  # both list seller-fulfilled orders only
             fields["fulfillment_channel"] = "Merchant"
-        if self.keep is not None and not self.keep(fields):
+        if self.window is not None and not self.window[0] <= str(fields["purchase_date"]) < self.window[1]:
             return
         order_id, sku = fields.pop("order_id"), fields.pop("sku")
         key = f"{order_id}\t{sku}"
