@@ -8,13 +8,14 @@ always with its amazon-order-item-code (an upload without it was seen to fail).
 from __future__ import annotations
 
 import io
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from incident.amazon.cells import ITEM_CODE, ORDER_ID
 from incident.errors import StateError, UsageError
 from incident.safetext import formula_safe
-from incident.scope import BUCKETS, CANCELLABLE, Decision, sort_store
+from incident.scope import BUCKETS, CANCELLABLE, Decision, sort_lines
 from incident.timeutil import now_utc
 from incident.workspace.files import remove_files, write_new
 from incident.workspace.store import Store
@@ -103,13 +104,15 @@ def export(store: Store, who: str, fmt: str = "txt", reason: str = DEFAULT_REASO
     if fmt not in FORMATS:
         raise UsageError(f"--format '{fmt}' is not one of {', '.join(FORMATS)}")
     reason = check_reason(reason)
-    incident = store.incident()
-    decisions = sort_store(store)
-    rows = build_rows(decisions, reason)
-    result = ExportResult(rows=rows)
-    for name in BUCKETS:
-        if name != CANCELLABLE:
-            result.left_out[name] = sum(1 for d in decisions if d.bucket == name)
+    incident, requests = store.incident(), store.cancel_requests()
+    rows: list[list[str]] = []
+    left_out = Counter()
+    for batch in store.line_batches():  # whole orders a batch at a time: memory stays flat
+        decisions = sort_lines(batch, incident, requests)
+        rows += build_rows(decisions, reason)
+        left_out.update(d.bucket for d in decisions if d.bucket != CANCELLABLE)
+    rows.sort()
+    result = ExportResult(rows=rows, left_out={name: left_out[name] for name in BUCKETS if name != CANCELLABLE})
     if not rows:
         raise StateError("no order is cancellable now, so no file was written: "
                          "see `incident orders` for where the affected orders are")

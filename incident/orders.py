@@ -21,7 +21,7 @@ from pathlib import Path
 
 from incident.amazon import marketplaces
 from incident.amazon.cells import relay_domain_ok
-from incident.amazon.reports import Report, ReportLine, read_report
+from incident.amazon.reports import Report, ReportLine, open_report
 from incident.errors import InputFileError, UsageError
 from incident.workspace.store import OrderLine, Store
 
@@ -58,7 +58,14 @@ def _merge(line: OrderLine, incoming: ReportLine) -> None:
 def merge_into(store: Store, conn, incident, incoming: list[ReportLine]) -> tuple[int, int]:
     """Merge report-shaped lines into the saved ones inside an open change(); (new, updated).
     Lines of orders outside the window are not kept: less personal data held."""
-    existing = {line.key: line for line in store.lines(conn)}
+    new, updated = _merge_batch(store, conn, incident, incoming)
+    return len(new), len(updated)
+
+
+def _merge_batch(store: Store, conn, incident, incoming: list[ReportLine]) -> tuple[set[str], set[str]]:
+    """Merge one batch; the keys of the lines it added and of those it changed. Only the saved
+    lines of the batch's orders are read: a batch costs the same however big the incident is."""
+    existing = {line.key: line for line in store.lines_of_orders(conn, sorted({l.order_id for l in incoming}))}
     touched: dict[tuple, OrderLine] = {}
     for line_in in incoming:
         key = (line_in.order_id, line_in.sku, line_in.seq)
@@ -74,16 +81,73 @@ def merge_into(store: Store, conn, incident, incoming: list[ReportLine]) -> tupl
         _merge(line, line_in)
     changed = [line for key, line in touched.items() if existing.get(key) != line]
     store.save_lines(conn, changed)
-    new = sum(1 for line in changed if line.key not in existing)
-    return new, len(changed) - new
+    keys = {line.key: f"{line.order_id}\t{line.sku}\t{line.seq}" for line in changed}
+    return ({text for key, text in keys.items() if key not in existing},
+            {text for key, text in keys.items() if key in existing})
+
+
+class _Pull:
+    """What a pull learns while it streams the reports into the incident: the lines it added and
+    changed (a line added by one report and changed by the next counts once, as new), the sales
+    channels, and the buyer addresses' domains (counted, a few order ids kept for the warning)."""
+
+    def __init__(self, store: Store, conn, incident):
+        self.store, self.conn, self.incident = store, conn, incident
+        self.new: set[str] = set()
+        self.updated: set[str] = set()
+        self.channels: Counter[str] = Counter()
+        self.hosts: dict[tuple[str, str], tuple[int, list[str]]] = {}  # (file, host) -> (lines, first order ids)
+
+    def add(self, report: Report, batch: list[ReportLine]) -> None:
+        new, updated = _merge_batch(self.store, self.conn, self.incident, batch)
+        self.new |= new
+        self.updated |= updated - self.new
+        for line in batch:
+            if line.fields.get("sales_channel"):
+                self.channels[str(line.fields["sales_channel"])] += 1
+            if line.fields.get("buyer_email"):
+                host = str(line.fields["buyer_email"]).rpartition("@")[2].lower()
+                count, ids = self.hosts.get((report.path.name, host), (0, []))
+                if len(ids) < 5 and line.order_id not in ids:
+                    ids = [*ids, line.order_id]
+                self.hosts[(report.path.name, host)] = (count + 1, ids)
+
+    def relay_warnings(self, marketplace: str | None) -> list[str]:
+        """Buyer addresses that are not Amazon's relay for the marketplace: a notice would go to
+        whoever holds them. Counted, never shown (buyer data)."""
+        market = marketplaces.BY_CODE.get(marketplace or "")
+        domain = market.relay_domain if market else None
+        odd: dict[str, tuple[int, list[str]]] = {}
+        for (name, host), (count, ids) in self.hosts.items():
+            if not relay_domain_ok(f"x@{host}", domain):
+                total, first = odd.get(name, (0, []))
+                odd[name] = (total + count, sorted(set(first + ids))[:5])
+        return [f"{count} buyer e-mail address(es) in {name} are not at Amazon's relay "
+                f"({domain or 'marketplace.amazon.*'}): check the report before sending notices "
+                f"(orders {', '.join(ids)}{' ...' if count > len(ids) else ''})"
+                for name, (count, ids) in odd.items()]
 
 
 def pull_reports(store: Store, paths: list[Path], who: str, encoding: str | None = None) -> PullResult:
+    """Read the reports into the incident, all or nothing: every report is checked and merged
+    inside one transaction, a batch at a time, and any error leaves the incident as it was."""
     incident = store.incident()
     with stdin_spooled(store, paths) as readable:
-        reports = [_read(path, shown_as, incident, encoding) for path, shown_as in readable]
-    result = PullResult(reports=reports)
-    incoming = [line for report in reports for line in report.lines]
+        opened = [_open(path, shown_as, incident, encoding) for path, shown_as in readable]
+        result = PullResult(reports=[report for report, _, _ in opened])
+        details: dict = {}
+        with store.change(who, "pull", details) as conn:
+            pull = _Pull(store, conn, incident)
+            for report, batches, named in opened:
+                with named:
+                    for batch in batches:
+                        pull.add(report, batch)
+            _finish(store, conn, incident, pull, result, details, who)
+    return result
+
+
+def _finish(store: Store, conn, incident, pull: _Pull, result: PullResult, details: dict, who: str) -> None:
+    reports = result.reports
     if all(report.rows_read == 0 for report in reports):
         raise InputFileError(reports[0].path, "holds no orders, only its header line (as does every report "
                              "given), so there is nothing to pull", "Download the report again for a date range "
@@ -92,40 +156,47 @@ def pull_reports(store: Store, paths: list[Path], who: str, encoding: str | None
         if report.rows_read == 0:
             result.warnings.append(f"{report.path.name} holds no orders, only its header line: was its date "
                                    "range right? (the other reports were pulled)")
-    channels: Counter[str] = Counter(str(l.fields["sales_channel"]) for l in incoming
-                                     if l.fields.get("sales_channel"))
-    seen = {m.code for m in (marketplaces.from_sales_channel(c) for c in channels) if m}
+    seen = {m.code for m in (marketplaces.from_sales_channel(c) for c in pull.channels) if m}
     marketplace = incident.marketplace
     if marketplace is None and len(seen) == 1:
         result.marketplace = seen.pop()
     elif marketplace and seen - {marketplace}:
         result.warnings.append(f"the reports include orders from {', '.join(sorted(seen))}; "
                                f"this incident is for {marketplace}")
-    result.warnings += _relay_warnings(reports, marketplace or result.marketplace)
-    details = {"files": [{"name": r.path.name, "kind": r.kind, "encoding": r.encoding,
-                          "rows_read": r.rows_read, "scope_lines": r.scope_rows} for r in reports]}
+    result.warnings += pull.relay_warnings(marketplace or result.marketplace)
+    result.new_lines, result.updated_lines = len(pull.new), len(pull.updated)
+    details.update(files=[{"name": r.path.name, "kind": r.kind, "encoding": r.encoding, "rows_read": r.rows_read,
+                           "scope_lines": r.scope_rows} for r in reports],
+                   new_lines=result.new_lines, updated_lines=result.updated_lines)
     if result.marketplace:
         details["marketplace_inferred"] = result.marketplace
-    with store.change(who, "pull", details) as conn:
-        result.new_lines, result.updated_lines = merge_into(store, conn, incident, incoming)
-        details.update(new_lines=result.new_lines, updated_lines=result.updated_lines)
-        if result.marketplace:
-            conn.execute("UPDATE incident SET marketplace = ?", (result.marketplace,))
-        store.tick_step(conn, PULL_COMMAND, who)
-    return result
+        conn.execute("UPDATE incident SET marketplace = ?", (result.marketplace,))
+    store.tick_step(conn, PULL_COMMAND, who)
 
 
-def _read(path: Path, shown_as: Path, incident, encoding: str | None) -> Report:
-    """One report, keeping only the lines bought inside the window: memory stays with the
-    incident's size, not the file's. Errors name the file as the user gave it."""
-    try:
-        report = read_report(path, incident.skus, encoding, window=(incident.window_start, incident.window_end))
-    except InputFileError as exc:
-        if path == shown_as:
-            raise
-        raise InputFileError(shown_as, exc.problem, exc.fix, exc.line, exc.column, exc.column_name) from None
+def _open(path: Path, shown_as: Path, incident, encoding: str | None):
+    """(report, its batches of lines bought inside the window, a context that makes its errors
+    name the file as the user gave it). The header is checked now, before anything is written."""
+    named = _NamedAs(path, shown_as)
+    with named:
+        report, batches = open_report(path, incident.skus, encoding, window=(incident.window_start, incident.window_end))
     report.path = shown_as
-    return report
+    return report, batches, named
+
+
+class _NamedAs:
+    """Re-raises an InputFileError about the private copy of standard input as one about `-`."""
+
+    def __init__(self, path: Path, shown_as: Path):
+        self.path, self.shown_as = path, shown_as
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, traceback):
+        if isinstance(exc, InputFileError) and self.path != self.shown_as:
+            raise InputFileError(self.shown_as, exc.problem, exc.fix, exc.line, exc.column, exc.column_name) from None
+        return False
 
 
 @contextmanager
@@ -151,19 +222,3 @@ def stdin_spooled(store: Store, paths: list[Path]) -> Iterator[list[tuple[Path, 
     finally:
         if spooled is not None:
             spooled.unlink(missing_ok=True)
-
-
-def _relay_warnings(reports: list[Report], marketplace: str | None) -> list[str]:
-    """Buyer addresses that are not Amazon's relay for the marketplace: a notice would go to
-    whoever holds them. Counted, never shown (buyer data)."""
-    market = marketplaces.BY_CODE.get(marketplace or "")
-    domain = market.relay_domain if market else None
-    warnings = []
-    for report in reports:
-        odd = {l.order_id for l in report.lines
-               if l.fields.get("buyer_email") and not relay_domain_ok(str(l.fields["buyer_email"]), domain)}
-        if odd:
-            warnings.append(f"{len(odd)} buyer e-mail address(es) in {report.path.name} are not at Amazon's relay "
-                            f"({domain or 'marketplace.amazon.*'}): check the report before sending notices "
-                            f"(orders {', '.join(sorted(odd)[:5])}{' ...' if len(odd) > 5 else ''})")
-    return warnings

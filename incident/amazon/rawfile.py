@@ -52,6 +52,38 @@ def open_binary(path: Path, compressed: bool):
     return gzip.open(path, "rb") if compressed else open(path, "rb")
 
 
+def sniff(path: Path) -> tuple[bool, bytes]:
+    """(is gzip, the first bytes of the content). Refuses what is not a text report."""
+    check_regular(path)
+    with open(path, "rb") as handle:
+        magic = handle.read(8)
+    compressed = magic.startswith(b"\x1f\x8b")
+    try:
+        with open_binary(path, compressed) as handle:
+            head = handle.read(SAMPLE_BYTES)
+    except (OSError, EOFError):
+        raise InputFileError(path, "is a damaged gzip file", REDOWNLOAD) from None
+    if not head.strip():
+        raise InputFileError(path, "is empty", "The download probably failed. " + REDOWNLOAD, line=1)
+    if head.startswith(b"PK\x03\x04"):
+        raise InputFileError(path, "is an Excel workbook or a zip archive, not a tab-delimited report",
+                             "In Seller Central download the order report as a .txt file "
+                             "(Reports > Order Reports) and pass that", line=1)
+    if head.startswith(b"%PDF"):
+        raise InputFileError(path, "is a PDF, not a tab-delimited report",
+                             "Download the order report as a .txt file from Seller Central "
+                             "(Reports > Order Reports)", line=1)
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise InputFileError(path, "is UTF-16 text (saved as \"Unicode text\" by a spreadsheet)", REDOWNLOAD, line=1)
+    if b"\x00" in head.split(b"\n", 1)[0]:  # a NUL further down is one bad cell, named with its line and column
+        raise InputFileError(path, "is a binary file, not a tab-delimited report",
+                             "Pass the .txt order report downloaded from Seller Central", line=1)
+    if b"\n" not in head and len(head) > MAX_LINE_BYTES - 1:
+        raise InputFileError(path, f"the first line is longer than {MAX_LINE_BYTES >> 20} MiB, which no report "
+                             "header is: the file is damaged or not a report", REDOWNLOAD, line=1)
+    return compressed, head
+
+
 def position(data: bytes, offset: int, first_line: int) -> tuple[int, int]:
     """(line, column) of byte `offset` of `data`, whose first line is `first_line`; the column
     is the tab-separated field, counted from 1, as the header names them."""
@@ -116,6 +148,32 @@ def long_line(path: Path, data: bytes, first_line: int) -> InputFileError | None
             return too_long(path, position(data, start, first_line)[0])
         start = end + 1
     return None
+
+
+def diagnose(path: Path, header: list[str], data: bytes, first_line: int) -> InputFileError:
+    """Why the CSV reader refused this chunk of whole lines: a line too long, a line with the
+    wrong number of fields, a carriage return inside a field."""
+    width = len(header)
+    error = long_line(path, data, first_line)
+    if error is not None:
+        return error
+    for number, line in enumerate(data.split(b"\n"), start=first_line):
+        line = line[:-1] if line.endswith(b"\r") else line
+        if not line:
+            continue
+        if b"\r" in line:
+            return InputFileError(path, "holds a carriage return inside a field", REDOWNLOAD, line=number,
+                                  column=line.count(b"\t", 0, line.index(b"\r")) + 1)
+        count = line.count(b"\t") + 1
+        if count < width:
+            return InputFileError(
+                path, f"the line ends after {count} of the header's {width} fields, before "
+                f"'{header[count]}': the file is cut off or damaged", REDOWNLOAD,
+                line=number, column=count + 1)
+        if count > width:
+            return InputFileError(path, f"the line has {count} fields where the header has {width}",
+                                  REDOWNLOAD, line=number, column=width + 1)
+    return InputFileError(path, "could not be read as a tab-delimited report", REDOWNLOAD, line=first_line)
 
 
 # ---------------------------------------------------------------------------------------------

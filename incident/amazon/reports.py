@@ -10,7 +10,8 @@ error naming the file, line and column. Error messages never quote buyer data.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+import struct
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,14 +20,12 @@ from incident.amazon.cells import CONVERTERS, PERSONAL, check_line, text_or_none
 from incident.amazon.rawfile import (
     MAX_LINE_BYTES,
     REDOWNLOAD,
-    SAMPLE_BYTES,
     LineTooLong,
     Transcoder,
-    check_regular,
     chunks,
     detect_encoding,
-    long_line,
-    open_binary,
+    diagnose,
+    sniff,
     too_long,
 )
 from incident.errors import InputFileError, UsageError
@@ -111,39 +110,7 @@ class Report:
 
 
 # ---------------------------------------------------------------------------------------------
-# opening, sniffing, the header
-
-
-def _sniff(path: Path) -> tuple[bool, bytes]:
-    """(is gzip, the first bytes of the content). Refuses what is not a text report."""
-    check_regular(path)
-    with open(path, "rb") as handle:
-        magic = handle.read(8)
-    compressed = magic.startswith(b"\x1f\x8b")
-    try:
-        with open_binary(path, compressed) as handle:
-            head = handle.read(SAMPLE_BYTES)
-    except (OSError, EOFError):
-        raise InputFileError(path, "is a damaged gzip file", REDOWNLOAD) from None
-    if not head.strip():
-        raise InputFileError(path, "is empty", "The download probably failed. " + REDOWNLOAD, line=1)
-    if head.startswith(b"PK\x03\x04"):
-        raise InputFileError(path, "is an Excel workbook or a zip archive, not a tab-delimited report",
-                             "In Seller Central download the order report as a .txt file "
-                             "(Reports > Order Reports) and pass that", line=1)
-    if head.startswith(b"%PDF"):
-        raise InputFileError(path, "is a PDF, not a tab-delimited report",
-                             "Download the order report as a .txt file from Seller Central "
-                             "(Reports > Order Reports)", line=1)
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise InputFileError(path, "is UTF-16 text (saved as \"Unicode text\" by a spreadsheet)", REDOWNLOAD, line=1)
-    if b"\x00" in head.split(b"\n", 1)[0]:  # a NUL further down is one bad cell, named with its line and column
-        raise InputFileError(path, "is a binary file, not a tab-delimited report",
-                             "Pass the .txt order report downloaded from Seller Central", line=1)
-    if b"\n" not in head and len(head) > MAX_LINE_BYTES - 1:
-        raise InputFileError(path, f"the first line is longer than {MAX_LINE_BYTES >> 20} MiB, which no report "
-                             "header is: the file is damaged or not a report", REDOWNLOAD, line=1)
-    return compressed, head
+# the header
 
 
 def _resolve_encoding(forced: str | None) -> str | None:
@@ -200,25 +167,38 @@ def _check_header(path: Path, kind: str, header: list[str]) -> dict[str, str]:
 
 def read_report(path: Path | str, skus: Iterable[str] | None = None, encoding: str | None = None,
                 window: tuple[datetime, datetime] | None = None) -> Report:
-    """Read one report file (plain or gzip). `skus` keeps only those SKUs' lines; `window`
-    [start, end) only the lines bought inside it (a pull: memory and time go with the incident's
-    size, not the file's)."""
+    """Read one report file (plain or gzip), all its kept lines in `report.lines`. `skus` keeps
+    only those SKUs' lines; `window` [start, end) only the lines bought inside it."""
+    report, batches = open_report(path, skus, encoding, window)
+    for batch in batches:
+        report.lines += batch
+    return report
+
+
+def open_report(path: Path | str, skus: Iterable[str] | None = None, encoding: str | None = None,
+                window: tuple[datetime, datetime] | None = None) -> tuple[Report, Iterator[list[ReportLine]]]:
+    """The report's kind and header, checked now, and its kept lines a batch at a time (a chunk of
+    the file each), for a caller whose memory must not grow with the file. `report.rows_read`,
+    `scope_rows` and `encoding` are complete once the batches are."""
     path = Path(path)
     forced = _resolve_encoding(encoding)
-    compressed, head = _sniff(path)
+    compressed, head = sniff(path)
     chosen = forced or detect_encoding(path, head)
     header = _split_header(head.split(b"\n", 1)[0], chosen)
     kind = _kind_of(path, header)
     mapping = _check_header(path, kind, header)
     report = Report(path=path, kind=kind, encoding=chosen, compressed=compressed, rows_read=0)
     reader = _ChunkReader(report, header, mapping, skus, window, Transcoder(path, chosen, forced is not None))
-    try:
-        for data in chunks(path, compressed):
-            reader.read(data)
-    except LineTooLong as exc:
-        raise too_long(path, exc.line or reader.line) from None
-    report.encoding = reader.text.encoding
-    return report
+
+    def batches() -> Iterator[list[ReportLine]]:
+        try:
+            for data in chunks(path, compressed):
+                yield reader.read(data)
+        except LineTooLong as exc:
+            raise too_long(path, exc.line or reader.line) from None
+        report.encoding = reader.text.encoding
+
+    return report, batches()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -233,8 +213,6 @@ _INVISIBLE_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\ufeff]")  # in free text: cont
 
 def _string_array(values: list[str]):
     """An Arrow string array built from its buffers: pa.array() would import pandas (0.15 s)."""
-    import struct
-
     import pyarrow as pa
 
     encoded = [value.encode("utf-8") for value in values]
@@ -263,7 +241,10 @@ class _ChunkReader:
 
         self.report, self.header, self.mapping, self.text = report, header, mapping, text
         self.window = window and (iso_utc(window[0]), iso_utc(window[1]))
-        self.window_s = window and (int(window[0].timestamp()), int(window[1].timestamp()))
+        if window is not None:  # Arrow scalars made from buffers: a Python number would make pyarrow import pandas
+            seconds = [int(window[0].timestamp()), int(window[1].timestamp()), *_PLAUSIBLE_SECONDS]
+            values = pa.Array.from_buffers(pa.int64(), 4, [None, pa.py_buffer(struct.pack("<4q", *seconds))])
+            self.bounds = [*values, pa.Array.from_buffers(pa.bool_(), 1, [None, pa.py_buffer(b"\x01")])[0]]
         self.scope = {sku.strip() for sku in skus} if skus is not None else None
         self.scope_array = _string_array(sorted(self.scope)) if self.scope is not None else None
         self.required = set(REQUIRED[report.kind])
@@ -284,7 +265,7 @@ class _ChunkReader:
                                                include_columns=wanted, strings_can_be_null=False,
                                                quoted_strings_can_be_null=False))
 
-    def read(self, raw: bytes) -> None:
+    def read(self, raw: bytes) -> list[ReportLine]:
         import pyarrow as pa
         import pyarrow.compute as pc
         from pyarrow import csv
@@ -295,12 +276,12 @@ class _ChunkReader:
             table = csv.read_csv(pa.py_buffer(data), **self.options)
         except pa.ArrowInvalid as exc:
             if "UTF8" not in str(exc):
-                raise self._diagnose(data, first_line) from None
+                raise diagnose(self.report.path, self.header, data, first_line) from None
             data = self.text.invalid_utf8(raw, first_line)
             try:
                 table = csv.read_csv(pa.py_buffer(data), **self.options)
             except pa.ArrowInvalid:
-                raise self._diagnose(data, first_line) from None
+                raise diagnose(self.report.path, self.header, data, first_line) from None
         self.text.read_as_utf8(raw, first_line)
         self.line += data.count(b"\n")  # transcoding keeps line ends where they were
         self.report.rows_read += table.num_rows
@@ -308,13 +289,17 @@ class _ChunkReader:
         if self.scope_array is not None:
             table = table.filter(pc.is_in(pc.utf8_trim_whitespace(table["sku"]), value_set=self.scope_array))
         self.report.scope_rows += table.num_rows
-        if self.window_s is not None:
+        if self.window is not None:
             table = table.filter(self._maybe_in_window(table))
         for column in self.mapping:
             if column != "sku":
                 self._check_column(table, column, data, first_line)
+        kept: list[ReportLine] = []
         for row in table.to_pylist():
-            self._add(row, data, first_line)
+            line = self._line(row, data, first_line)
+            if line is not None:
+                kept.append(line)
+        return kept
 
     # -- what is kept ----------------------------------------------------------------------------
 
@@ -326,14 +311,14 @@ class _ChunkReader:
         import pyarrow as pa
         import pyarrow.compute as pc
 
+        start, end, earliest, latest, true = self.bounds
         seconds = pc.cast(pc.strptime(table["purchase-date"], format="%Y-%m-%dT%H:%M:%S%z", unit="s",
                                       error_is_null=True), pa.int64())
-        start, end = self.window_s
         inside = pc.and_(pc.greater_equal(seconds, start), pc.less(seconds, end))
-        implausible = pc.or_(pc.less(seconds, _PLAUSIBLE_SECONDS[0]), pc.greater_equal(seconds, _PLAUSIBLE_SECONDS[1]))
-        return pc.fill_null(pc.or_(inside, implausible), True)
+        implausible = pc.or_(pc.less(seconds, earliest), pc.greater_equal(seconds, latest))
+        return pc.fill_null(pc.or_(inside, implausible), true)
 
-    def _add(self, row: dict[str, str], data: bytes, first_line: int) -> None:
+    def _line(self, row: dict[str, str], data: bytes, first_line: int) -> ReportLine | None:
         fields: dict[str, object] = {}
         for column, name in self.mapping.items():
             raw = row[column]
@@ -351,12 +336,12 @@ class _ChunkReader:
         if self.report.kind in (UNSHIPPED, LEGACY):  # both list seller-fulfilled orders only
             fields["fulfillment_channel"] = "Merchant"
         if self.window is not None and not self.window[0] <= str(fields["purchase_date"]) < self.window[1]:
-            return
+            return None
         order_id, sku = fields.pop("order_id"), fields.pop("sku")
         key = f"{order_id}\t{sku}"
         seq = self.occurrences.get(key, 0)
         self.occurrences[key] = seq + 1
-        self.report.lines.append(ReportLine(order_id=order_id, sku=sku, seq=seq, fields=fields))
+        return ReportLine(order_id=order_id, sku=sku, seq=seq, fields=fields)
 
     # -- finding what is wrong, and where ----------------------------------------------------------
 
@@ -400,28 +385,3 @@ class _ChunkReader:
         quoted = value and self.mapping[column] not in PERSONAL  # buyer data is never quoted
         return InputFileError(self.report.path, f"'{shown(value)}' {problem}" if quoted else problem, fix,
                               line=line, column=index + 1, column_name=column)
-
-    def _diagnose(self, data: bytes, first_line: int) -> InputFileError:
-        """Why the CSV reader refused this chunk: a line too long, a line with the wrong number of
-        fields, a carriage return inside a field."""
-        path, width = self.report.path, len(self.header)
-        error = long_line(path, data, first_line)
-        if error is not None:
-            return error
-        for number, line in enumerate(data.split(b"\n"), start=first_line):
-            line = line[:-1] if line.endswith(b"\r") else line
-            if not line:
-                continue
-            if b"\r" in line:
-                return InputFileError(path, "holds a carriage return inside a field", REDOWNLOAD, line=number,
-                                      column=line.count(b"\t", 0, line.index(b"\r")) + 1)
-            count = line.count(b"\t") + 1
-            if count < width:
-                return InputFileError(
-                    path, f"the line ends after {count} of the header's {width} fields, before "
-                    f"'{self.header[count]}': the file is cut off or damaged", REDOWNLOAD,
-                    line=number, column=count + 1)
-            if count > width:
-                return InputFileError(path, f"the line has {count} fields where the header has {width}",
-                                      REDOWNLOAD, line=number, column=width + 1)
-        return InputFileError(path, "could not be read as a tab-delimited report", REDOWNLOAD, line=first_line)

@@ -163,10 +163,17 @@ def decisions(store: store_mod.Store):
 
 
 def print_buckets(sorted_lines: list) -> None:
-    from incident.scope import BUCKET_TITLES, money
+    from incident.scope import money
+
+    print_money(money(sorted_lines))
+
+
+def print_money(entries: dict) -> None:
+    """The affected orders per bucket with their money (scope.money() or totals.money_by_batch())."""
+    from incident.scope import BUCKET_TITLES
 
     rows = []
-    for name, entry in money(sorted_lines).items():
+    for name, entry in entries.items():
         for currency, values in (entry["totals"] or {None: {}}).items():
             rows.append([name, BUCKET_TITLES[name], str(entry["orders"]), str(entry["units"]),
                          money_text(values.get("list_price"), currency),

@@ -19,20 +19,21 @@ from incident.cli import (
     err,
     money_text,
     open_store,
-    print_buckets,
+    print_money,
     print_json,
     progress,
     table,
 )
 from incident.errors import UsageError
 from incident.safetext import shown
+from incident.totals import money_by_batch
 from incident.workspace import store as store_mod
 from incident.workspace.files import csv_text
 
 
 @app.command()
 def pull(
-    report: Annotated[list[Path] | None, typer.Option("--report", help="A Seller Central order report (.txt or .gz); repeat for more.")] = None,
+    report: Annotated[list[Path] | None, typer.Option("--report", help="A Seller Central order report (.txt or .gz), or - for standard input; repeat for more.")] = None,
     encoding: Annotated[str | None, typer.Option("--encoding", help="Force the files' encoding: utf-8, cp1252 or cp932.")] = None,
     live: Annotated[bool, typer.Option("--live", help="Pull through the Selling Partner API instead of files.")] = False,
     plan: Annotated[bool, typer.Option("--plan", help="With --live: only show the plan and its estimated time.")] = False,
@@ -62,7 +63,7 @@ def pull(
             print(f"marketplace: {result.marketplace} (from the reports' sales channel)")
         for warning in result.warnings:
             err.print(f"warning: {shown(warning)}", markup=False, soft_wrap=True)
-        print_buckets(decisions(store))
+        print_money(money_by_batch(store))
 
 def _pull_live(incident: str | None, by: str | None, plan_only: bool, strategy: str | None,
                repeat: float | None) -> None:
@@ -89,7 +90,7 @@ def _pull_live(incident: str | None, by: str | None, plan_only: bool, strategy: 
                 return
             print(f"pulled {result.orders_seen} orders in {result.pages} pages with {result.api_calls} API calls: "
                   f"{result.new_lines} new order lines, {result.updated_lines} updated")
-            print_buckets(decisions(store))
+            print_money(money_by_batch(store))
         if not repeat:
             return
         print(f"next pull in {repeat:g} minutes (Ctrl-C to stop)")

@@ -202,6 +202,14 @@ class OrderLine:
         return (self.order_id, self.sku, self.seq)
 
 
+def _line(row: sqlite3.Row) -> OrderLine:
+    values = {name: row[name] for name in ("order_id", "sku", "seq", *LINE_FIELDS)}
+    for name in _MONEY_FIELDS:
+        if values[name] is not None:
+            values[name] = Decimal(values[name])
+    return OrderLine(**values)
+
+
 class Store:
     """An open incident database."""
 
@@ -280,14 +288,31 @@ class Store:
                         opened_by=row["opened_by"], state=row["state"])
 
     def lines(self, conn: sqlite3.Connection | None = None) -> list[OrderLine]:
+        rows = (conn or self.conn).execute("SELECT * FROM order_lines ORDER BY purchase_date, order_id, sku, seq")
+        return [_line(row) for row in rows]
+
+    def lines_of_orders(self, conn: sqlite3.Connection, order_ids: list[str]) -> list[OrderLine]:
+        """The saved lines of these orders only (a batch being merged)."""
         result = []
-        for row in (conn or self.conn).execute("SELECT * FROM order_lines ORDER BY purchase_date, order_id, sku, seq"):
-            values = {name: row[name] for name in ("order_id", "sku", "seq", *LINE_FIELDS)}
-            for name in _MONEY_FIELDS:
-                if values[name] is not None:
-                    values[name] = Decimal(values[name])
-            result.append(OrderLine(**values))
+        for start in range(0, len(order_ids), 500):  # SQLite's limit on bound values is 999 on old builds
+            chunk = order_ids[start:start + 500]
+            result += [_line(row) for row in conn.execute(
+                f"SELECT * FROM order_lines WHERE order_id IN ({', '.join('?' * len(chunk))})", chunk)]
         return result
+
+    def line_batches(self, size: int = 20000) -> Iterator[list[OrderLine]]:
+        """Every line, in batches of about `size` lines holding whole orders: memory stays flat
+        whatever the incident's size."""
+        cursor = self.conn.execute("SELECT * FROM order_lines ORDER BY order_id, sku, seq")
+        batch: list[OrderLine] = []
+        while rows := cursor.fetchmany(size):
+            for row in rows:
+                if len(batch) >= size and row["order_id"] != batch[-1].order_id:
+                    yield batch
+                    batch = []
+                batch.append(_line(row))
+        if batch:
+            yield batch
 
     def events(self) -> list[dict[str, Any]]:
         return [{"seq": row["seq"], "at": row["at"], "actor": row["actor"],
