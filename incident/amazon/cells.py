@@ -13,8 +13,9 @@ import re
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 
-from incident.timeutil import iso_utc, parse_iso
+from incident.timeutil import iso_utc
 
 # ASCII digits only: \d would take fullwidth and other scripts' digits, which Amazon never writes
 ORDER_ID = re.compile(r"[0-9]{3}-[0-9]{7}-[0-9]{7}")
@@ -30,6 +31,7 @@ _EMAIL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@[A-Za-z0-9](?:[A-Za-z0-9
 PERSONAL = ("buyer_email", "buyer_name")
 
 
+@lru_cache(maxsize=8192)  # a pricing incident is one product at a few prices
 def _amount(text: str) -> Decimal | None:
     text = text.strip()
     if not text:
@@ -73,6 +75,7 @@ def _quantity(text: str) -> int | None:
     return int(text)
 
 
+@lru_cache(maxsize=8192)  # the lines of an order, and of the same second, share their times
 def _date(text: str) -> str | None:
     text = text.strip()
     if not text:
@@ -82,12 +85,11 @@ def _date(text: str) -> str | None:
         written = datetime.fromisoformat(text.replace("z", "Z"))
     except ValueError:
         raise ValueError(not_iso) from None
+    if written.tzinfo is None:  # its zone would be a guess
+        raise ValueError(not_iso)
     if written.year not in _YEARS:  # 9999-12-31T23:00-08:00 is not even a time in UTC
         raise ValueError(f"is in the year {written.year}, which no order is")
-    try:
-        return iso_utc(parse_iso(text))
-    except ValueError:
-        raise ValueError(not_iso) from None
+    return iso_utc(written)
 
 
 def _order_id(text: str) -> str:

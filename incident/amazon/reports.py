@@ -247,7 +247,9 @@ class _ChunkReader:
             self.bounds = [*values, pa.Array.from_buffers(pa.bool_(), 1, [None, pa.py_buffer(b"\x01")])[0]]
         self.scope = {sku.strip() for sku in skus} if skus is not None else None
         self.scope_array = _string_array(sorted(self.scope)) if self.scope is not None else None
-        self.required = set(REQUIRED[report.kind])
+        required = set(REQUIRED[report.kind]) - {"item-price"}  # Amazon hides pending orders' prices
+        self.converters = [(column, name, CONVERTERS.get(name, text_or_none), column in required)
+                           for column, name in mapping.items()]
         self.occurrences: dict[str, int] = {}
         self.line = 2  # of the chunk being read (the header is line 1)
         names = [name if name else f"_blank_{i}" for i, name in enumerate(header)]
@@ -295,8 +297,9 @@ class _ChunkReader:
             if column != "sku":
                 self._check_column(table, column, data, first_line)
         kept: list[ReportLine] = []
-        for row in table.to_pylist():
-            line = self._line(row, data, first_line)
+        columns = [table[column].to_pylist() for column, _, _, _ in self.converters]  # faster than rows as dicts
+        for values in zip(*columns):
+            line = self._line(values, data, first_line)
             if line is not None:
                 kept.append(line)
         return kept
@@ -318,21 +321,22 @@ class _ChunkReader:
         implausible = pc.or_(pc.less(seconds, earliest), pc.greater_equal(seconds, latest))
         return pc.fill_null(pc.or_(inside, implausible), true)
 
-    def _line(self, row: dict[str, str], data: bytes, first_line: int) -> ReportLine | None:
+    def _line(self, values: tuple[str, ...], data: bytes, first_line: int) -> ReportLine | None:
+        """One kept row (its values in self.converters' order) as a ReportLine, every value checked;
+        None when it was bought outside the window."""
         fields: dict[str, object] = {}
-        for column, name in self.mapping.items():
-            raw = row[column]
+        for raw, (column, name, convert, needed) in zip(values, self.converters):
             try:
-                value = CONVERTERS.get(name, text_or_none)(raw)
+                value = convert(raw) if raw and not raw.isspace() else None
             except ValueError as exc:
-                raise self._cell_error(data, first_line, row, column, str(exc)) from None
-            if value is None and column in self.required and column != "item-price":
-                raise self._cell_error(data, first_line, row, column, "is empty but every line needs it")
+                raise self._cell_error(data, first_line, values, column, str(exc)) from None
+            if value is None and needed:
+                raise self._cell_error(data, first_line, values, column, "is empty but every line needs it")
             fields[name] = value
         contradiction = check_line(fields)
         if contradiction is not None:
             column = next(c for c, n in self.mapping.items() if n == contradiction[0])
-            raise self._cell_error(data, first_line, row, column, contradiction[1])
+            raise self._cell_error(data, first_line, values, column, contradiction[1])
         if self.report.kind in (UNSHIPPED, LEGACY):  # both list seller-fulfilled orders only
             fields["fulfillment_channel"] = "Merchant"
         if self.window is not None and not self.window[0] <= str(fields["purchase_date"]) < self.window[1]:
@@ -369,8 +373,9 @@ class _ChunkReader:
                                  "The file was changed after Amazon wrote it. " + REDOWNLOAD, line=number,
                                  column=index + 1, column_name=column)
 
-    def _cell_error(self, data: bytes, first_line: int, row: dict[str, str], column: str,
+    def _cell_error(self, data: bytes, first_line: int, values: tuple[str, ...], column: str,
                     problem: str) -> InputFileError:
+        row = {name: value for (name, _, _, _), value in zip(self.converters, values)}
         index = self.header.index(column)
         id_column = "amazon-order-id" if "amazon-order-id" in self.mapping else "order-id"
         id_index, sku_index = self.header.index(id_column), self.header.index("sku")
