@@ -8,14 +8,16 @@ always with its amazon-order-item-code (an upload without it was seen to fail).
 from __future__ import annotations
 
 import io
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from incident.amazon.cells import ITEM_CODE, ORDER_ID
 from incident.errors import StateError, UsageError
-from incident.scope import BUCKETS, CANCELLABLE, Decision, sort_store
+from incident.safetext import formula_safe
+from incident.scope import BUCKETS, CANCELLABLE, Decision, sort_lines
 from incident.timeutil import now_utc
-from incident.workspace.files import write_private
+from incident.workspace.files import remove_files, write_new
 from incident.workspace.store import Store
 
 EXPORT_COMMAND = "cancel-export"
@@ -48,9 +50,7 @@ def check_reason(reason: str) -> str:
                      f"{', '.join(REASONS)}")
 
 
-def neutralise(cell: str) -> str:
-    """Spreadsheets run cells starting with = + - @ as formulas; a leading ' keeps them text."""
-    return "'" + cell if cell[:1] in ("=", "+", "-", "@") else cell
+neutralise = formula_safe  # spreadsheets run cells starting with = + - @ as formulas; a leading ' keeps them text
 
 
 def build_rows(decisions: list[Decision], reason: str) -> list[list[str]]:
@@ -104,13 +104,15 @@ def export(store: Store, who: str, fmt: str = "txt", reason: str = DEFAULT_REASO
     if fmt not in FORMATS:
         raise UsageError(f"--format '{fmt}' is not one of {', '.join(FORMATS)}")
     reason = check_reason(reason)
-    incident = store.incident()
-    decisions = sort_store(store)
-    rows = build_rows(decisions, reason)
-    result = ExportResult(rows=rows)
-    for name in BUCKETS:
-        if name != CANCELLABLE:
-            result.left_out[name] = sum(1 for d in decisions if d.bucket == name)
+    incident, actions = store.incident(), store.seller_actions()
+    rows: list[list[str]] = []
+    left_out = Counter()
+    for batch in store.line_batches():  # whole orders a batch at a time: memory stays flat
+        decisions = sort_lines(batch, incident, actions)
+        rows += build_rows(decisions, reason)
+        left_out.update(d.bucket for d in decisions if d.bucket != CANCELLABLE)
+    rows.sort()
+    result = ExportResult(rows=rows, left_out={name: left_out[name] for name in BUCKETS if name != CANCELLABLE})
     if not rows:
         raise StateError("no order is cancellable now, so no file was written: "
                          "see `incident orders` for where the affected orders are")
@@ -122,22 +124,43 @@ def export(store: Store, who: str, fmt: str = "txt", reason: str = DEFAULT_REASO
         rendered.append(("xlsx", render_xlsx(rows)))
     # files first, then the record: a crash in between leaves a file with no record, never a
     # record of a file that does not exist
-    written = []
-    for kind, data in rendered:
-        path = store.exports_dir / f"OrderCancellation-{incident.id}-{stamp}.{kind}"
-        written.append((kind, path, write_private(path, data)))
+    written = _write_unique(store.exports_dir / f"OrderCancellation-{incident.id}-{stamp}", rendered)
     details = {"reason": reason, "rows": len(rows),
                "orders": len({r[0] for r in rows}),
                "files": [{"path": str(p), "sha256": h} for _, p, h in written],
                "left_out": result.left_out}
-    with store.change(who, "cancel_export", details) as conn:
-        for kind, path, digest in written:
-            export_id = conn.execute("INSERT INTO exports (at, path, format, rows, sha256, reason) "
-                                     "VALUES (strftime('%Y-%m-%dT%H:%M:%SZ','now'), ?, ?, ?, ?, ?)",
-                                     (str(path), kind, len(rows), digest, reason)).lastrowid
-        # which items the seller cancelled, whatever Amazon says of them later: their buyers are owed a notice
-        conn.executemany("INSERT INTO export_rows (export_id, order_id, order_item_id) VALUES (?, ?, ?)",
-                         [(export_id, order_id, item_code) for order_id, _, item_code in rows])
-        store.tick_step(conn, EXPORT_COMMAND, who)
+    try:
+        with store.change(who, "cancel_export", details) as conn:
+            for kind, path, digest in written:
+                export_id = conn.execute("INSERT INTO exports (at, path, format, rows, sha256, reason) "
+                                         "VALUES (strftime('%Y-%m-%dT%H:%M:%SZ','now'), ?, ?, ?, ?, ?)",
+                                         (str(path), kind, len(rows), digest, reason)).lastrowid
+            # which items the seller cancelled, whatever Amazon says of them later: their buyers are owed a notice
+            conn.executemany("INSERT INTO export_rows (export_id, order_id, order_item_id) VALUES (?, ?, ?)",
+                             [(export_id, order_id, item_code) for order_id, _, item_code in rows])
+            store.tick_step(conn, EXPORT_COMMAND, who)
+    except Exception:  # not recorded (a full disk): no file may stay that the record does not name
+        remove_files(store.exports_dir, [path.name for _, path, _ in written])
+        raise
     result.files = [(p, h) for _, p, h in written]
     return result
+
+
+def _write_unique(stem: Path, rendered: list[tuple[str, bytes]]) -> list[tuple[str, Path, str]]:
+    """Each file under a name nobody has used: an export never replaces another (two in the same
+    second, or two people at once, get -2, -3, ...), so every record keeps matching its file. The
+    files of one export share their name; a failure removes what this export wrote."""
+    for attempt in range(1, 1000):
+        base = stem if attempt == 1 else stem.with_name(f"{stem.name}-{attempt}")
+        written: list[tuple[str, Path, str]] = []
+        try:
+            for kind, data in rendered:
+                path = base.with_name(f"{base.name}.{kind}")
+                written.append((kind, path, write_new(path, data)))
+            return written
+        except FileExistsError:
+            remove_files(stem.parent, [path.name for _, path, _ in written])
+        except BaseException:
+            remove_files(stem.parent, [path.name for _, path, _ in written])
+            raise
+    raise StateError(f"{stem.parent} holds 999 exports of the same second; move old ones away")

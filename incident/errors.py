@@ -12,6 +12,7 @@ EXIT_BAD_INPUT = 3
 EXIT_NO_INCIDENT = 4
 EXIT_STATE = 5
 EXIT_PARTIAL = 6  # some of the work was done, some refused: the output says which
+EXIT_WORKSPACE = 7  # the machine or the workspace stopped us: disk full, read-only, not ours, a link
 
 
 class IncidentError(Exception):
@@ -58,3 +59,11 @@ class StateError(IncidentError):
     """The incident is not in a state that allows this (e.g. ticking a step twice)."""
 
     exit_code = EXIT_STATE
+
+
+class WorkspaceError(IncidentError):
+    """The machine or the workspace stops us: a full disk, a read-only or unwritable folder, a
+    folder that is not the user's or that others can write, a symbolic link where a folder should
+    be. Says what happened and what to do; the incident is left as it was."""
+
+    exit_code = EXIT_WORKSPACE

@@ -19,6 +19,11 @@ class Marketplace:
     locale: str
 
     @property
+    def relay_domain(self) -> str:
+        """Where Amazon's anonymised buyer addresses are: marketplace.amazon.co.jp for Amazon.co.jp."""
+        return "marketplace." + self.sales_channel.lower()
+
+    @property
     def tag(self) -> str:
         """The locale as a language tag (en-US), as Amazon's Messaging API and the templates write it."""
         return self.locale.replace("_", "-")

@@ -1,23 +1,36 @@
 """Read Seller Central order reports (All Orders, Unshipped Orders, the legacy order report).
 
-Reports are recognised by their header, never by column position. The fast path hands the file to
-pyarrow's multi-threaded CSV reader and keeps only the rows of the SKUs in scope; when anything
-is wrong, a slow line-by-line pass finds the exact line and column for the error message. Error
-messages never quote a row: rows hold buyer data.
+Reports are recognised by their header, never by column position. The file is read in chunks of
+whole lines (`rawfile`), each handed to pyarrow's multi-threaded CSV reader, and only the rows of
+the SKUs in scope (and, for a pull, bought inside the window) are kept: memory does not grow with
+the file. Every value is checked before it is kept; anything that cannot be read exactly is one
+error naming the file, line and column. Error messages never quote buyer data.
 """
 
 from __future__ import annotations
 
-import codecs
-import gzip
-import io
 import re
+import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
-from incident.amazon.cells import CONVERTERS, text_or_none
+from incident.amazon.cells import CONVERTERS, PERSONAL, check_line, text_or_none
+from incident.amazon.rawfile import (
+    MAX_LINE_BYTES,
+    REDOWNLOAD,
+    LineTooLong,
+    Transcoder,
+    chunks,
+    detect_encoding,
+    diagnose,
+    sniff,
+    too_long,
+)
 from incident.errors import InputFileError, UsageError
+from incident.safetext import INVISIBLE, shown
+from incident.timeutil import iso_utc
 
 ALL_ORDERS = "all_orders"
 UNSHIPPED = "unshipped"
@@ -69,10 +82,7 @@ ENCODINGS = {"utf-8": "utf-8", "utf8": "utf-8", "utf-8-sig": "utf-8-sig", "cp125
              "cp932": "cp932", "windows-31j": "cp932", "shift_jis": "cp932", "sjis": "cp932"}
 
 _JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
-_SAMPLE_BYTES = 1 << 20
-
-_REDOWNLOAD = ("Download the report again from Seller Central (Reports > Order Reports) and pass "
-               "the .txt file as it comes; do not open and save it in a spreadsheet")
+FREE_TEXT = {"product_name", "buyer_name"}  # may hold bidi marks (Arabic names); never control characters
 
 
 @dataclass
@@ -93,83 +103,16 @@ class Report:
     compressed: bool
     rows_read: int
     lines: list[ReportLine] = field(default_factory=list)
+    scope_rows: int = 0  # lines of the scope's SKUs (before the window, when one is given)
 
     @property
     def title(self) -> str:
         return KIND_TITLES[self.kind]
 
 
+
 # ---------------------------------------------------------------------------------------------
-# opening and sniffing
-
-
-def _open_binary(path: Path, compressed: bool) -> io.BufferedIOBase:
-    return gzip.open(path, "rb") if compressed else open(path, "rb")
-
-
-def _sniff(path: Path) -> tuple[bool, bytes]:
-    """(is gzip, the first bytes of the content). Refuses what is not a text report."""
-    try:
-        with open(path, "rb") as handle:
-            magic = handle.read(8)
-    except FileNotFoundError:
-        raise InputFileError(path, "no such file", "Check the path") from None
-    except IsADirectoryError:
-        raise InputFileError(path, "is a folder, not a report file", "Name the .txt file") from None
-    except PermissionError:
-        raise InputFileError(path, "cannot be read (permission denied)",
-                             "Check the file's permissions") from None
-    compressed = magic.startswith(b"\x1f\x8b")
-    try:
-        with _open_binary(path, compressed) as handle:
-            head = handle.read(_SAMPLE_BYTES)
-    except (OSError, EOFError):
-        raise InputFileError(path, "is a damaged gzip file", _REDOWNLOAD) from None
-    if not head.strip():
-        raise InputFileError(path, "is empty", "The download probably failed. " + _REDOWNLOAD, line=1)
-    if head.startswith(b"PK\x03\x04"):
-        raise InputFileError(path, "is an Excel workbook or a zip archive, not a tab-delimited report",
-                             "In Seller Central download the order report as a .txt file "
-                             "(Reports > Order Reports) and pass that", line=1)
-    if head.startswith(b"%PDF"):
-        raise InputFileError(path, "is a PDF, not a tab-delimited report",
-                             "Download the order report as a .txt file from Seller Central "
-                             "(Reports > Order Reports)", line=1)
-    if b"\x00" in head[:4096]:
-        raise InputFileError(path, "is a binary file, not a tab-delimited report",
-                             "Pass the .txt order report downloaded from Seller Central", line=1)
-    return compressed, head
-
-
-def _detect_encoding(sample: bytes) -> str:
-    """BOM, then strict UTF-8, then the best of cp932 and cp1252 on the lines with non-ASCII."""
-    if sample.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    try:
-        decoder.decode(sample, final=False)
-        return "utf-8"
-    except UnicodeDecodeError:
-        pass
-    non_ascii = b"\n".join(line for line in sample.splitlines() if not line.isascii())
-    return _guess_legacy_encoding(non_ascii)
-
-
-def _guess_legacy_encoding(non_ascii: bytes) -> str:
-    """Japanese Shift_JIS (cp932) or Western (cp1252). charset-normalizer weighs how plausible the
-    decoded text is; a strict cp932 decode that yields kana settles it before that."""
-    try:
-        text = non_ascii.decode("cp932")
-    except UnicodeDecodeError:
-        return "cp1252"
-    if re.search(r"[\u3040-\u30ff]", text):
-        return "cp932"
-    from charset_normalizer import from_bytes
-
-    best = from_bytes(non_ascii, cp_isolation=["cp932", "cp1252"]).best()
-    if best is not None and best.encoding in ("cp932", "shift_jis"):
-        return "cp932"
-    return "cp1252"
+# the header
 
 
 def _resolve_encoding(forced: str | None) -> str | None:
@@ -206,62 +149,72 @@ def _kind_of(path: Path, header: list[str]) -> str:
         "Central > Reports > Order Reports", line=1)
 
 
+def _check_header(path: Path, kind: str, header: list[str]) -> dict[str, str]:
+    """{report column: our field} of the columns we read; refuses missing and doubled ones."""
+    missing = [name for name in REQUIRED[kind] if name not in header]
+    if missing:
+        raise InputFileError(
+            path, f"looks like an {KIND_TITLES[kind]} but lacks the column(s) "
+            f"{', '.join(missing)}", "Download the full report from Seller Central; "
+            "do not remove columns", line=1)
+    mapping = {column: name for column, name in COLUMNS[kind].items() if column in header}
+    for column in mapping:
+        places = [i + 1 for i, name in enumerate(header) if name == column]
+        if len(places) > 1:
+            raise InputFileError(path, f"the column '{column}' appears twice (columns {places[0]} and "
+                                 f"{places[1]}), so which value is meant cannot be told", REDOWNLOAD,
+                                 line=1, column=places[1])
+    return mapping
+
+
+def read_report(path: Path | str, skus: Iterable[str] | None = None, encoding: str | None = None,
+                window: tuple[datetime, datetime] | None = None) -> Report:
+    """Read one report file (plain or gzip), all its kept lines in `report.lines`. `skus` keeps
+    only those SKUs' lines; `window` [start, end) only the lines bought inside it."""
+    report, batches = open_report(path, skus, encoding, window)
+    for batch in batches:
+        report.lines += batch
+    return report
+
+
+def open_report(path: Path | str, skus: Iterable[str] | None = None, encoding: str | None = None,
+                window: tuple[datetime, datetime] | None = None) -> tuple[Report, Iterator[list[ReportLine]]]:
+    """The report's kind and header, checked now, and its kept lines a batch at a time (a chunk of
+    the file each), for a caller whose memory must not grow with the file. `report.rows_read`,
+    `scope_rows` and `encoding` are complete once the batches are."""
+    path = Path(path)
+    forced = _resolve_encoding(encoding)
+    compressed, head = sniff(path)
+    chosen = forced or detect_encoding(path, head)
+    header = _split_header(head.split(b"\n", 1)[0], chosen)
+    kind = _kind_of(path, header)
+    mapping = _check_header(path, kind, header)
+    report = Report(path=path, kind=kind, encoding=chosen, compressed=compressed, rows_read=0)
+    reader = _ChunkReader(report, header, mapping, skus, window, Transcoder(path, chosen, forced is not None))
+
+    def batches() -> Iterator[list[ReportLine]]:
+        try:
+            for data in chunks(path, compressed):
+                yield reader.read(data)
+        except LineTooLong as exc:
+            raise too_long(path, exc.line or reader.line) from None
+        report.encoding = reader.text.encoding
+
+    return report, batches()
+
+
 # ---------------------------------------------------------------------------------------------
-# the slow, exact pass: used only to say where something is wrong
+# one chunk at a time
 
-
-def _text_lines(path: Path, compressed: bool, encoding: str) -> Iterator[tuple[int, str]]:
-    with _open_binary(path, compressed) as raw:
-        text = io.TextIOWrapper(raw, encoding=encoding, errors="strict", newline="")
-        for number, line in enumerate(text, start=1):
-            yield number, line.rstrip("\r\n")
-
-
-def _find_structure_error(path: Path, compressed: bool, encoding: str, header: list[str]) -> InputFileError | None:
-    """The first line whose field count differs from the header's, or that cannot be decoded."""
-    width = len(header)
-    number = 0
-    try:
-        for number, line in _text_lines(path, compressed, encoding):
-            if not line:
-                continue
-            count = line.count("\t") + 1
-            if count == width:
-                continue
-            if count < width:
-                return InputFileError(
-                    path, f"the line ends after {count} of the header's {width} fields, before "
-                    f"'{header[count]}': the file is cut off or damaged", _REDOWNLOAD,
-                    line=number, column=count + 1)
-            return InputFileError(path, f"the line has {count} fields where the header has {width}",
-                                  _REDOWNLOAD, line=number, column=width + 1)
-    except UnicodeDecodeError:
-        return InputFileError(path, f"is not valid {encoding} text", "Pass --encoding with the "
-                              "file's encoding (utf-8, cp1252 or cp932)", line=number + 1)
-    return None
-
-
-def _locate(path: Path, compressed: bool, encoding: str, header: list[str], column: str,
-            value: str) -> int | None:
-    """Line number of the first line whose `column` holds `value`."""
-    index = header.index(column)
-    for number, line in _text_lines(path, compressed, encoding):
-        if number == 1:
-            continue
-        cells = line.split("\t")
-        if index < len(cells) and cells[index].strip() == value:
-            return number
-    return None
-
-
-# ---------------------------------------------------------------------------------------------
-# the fast pass
+_C0_AND_DEL = bytes(range(0x20)) + b"\x7f"
+_PLAUSIBLE_SECONDS = (int(datetime(1995, 1, 1, tzinfo=UTC).timestamp()), int(datetime(2101, 1, 1, tzinfo=UTC).timestamp()))
+_NOT_C0 = bytes(b for b in range(256) if b not in _C0_AND_DEL)
+_C1 = re.compile(rb"\xc2[\x80-\x9f]")
+_INVISIBLE_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\ufeff]")  # in free text: controls and the BOM
 
 
 def _string_array(values: list[str]):
     """An Arrow string array built from its buffers: pa.array() would import pandas (0.15 s)."""
-    import struct
-
     import pyarrow as pa
 
     encoded = [value.encode("utf-8") for value in values]
@@ -272,127 +225,170 @@ def _string_array(values: list[str]):
         None, pa.py_buffer(struct.pack(f"<{len(offsets)}i", *offsets)), pa.py_buffer(b"".join(encoded))])
 
 
-def _read_rows(path: Path, compressed: bool, encoding: str, header: list[str], wanted: list[str],
-               skus: set[str] | None) -> tuple[int, list[dict[str, str]]]:
-    """All rows' count and the rows of the scope's SKUs, as {report column: text}."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    from pyarrow import csv
-
-    names = [name if name else f"_blank_{i}" for i, name in enumerate(header)]
-    seen: set[str] = set()
-    for i, name in enumerate(names):  # pyarrow wants unique names; the first one wins for us
-        if name in seen:
-            names[i] = f"{name}_{i}"
-        seen.add(names[i])
-    arrow_encoding = "utf8" if encoding == "utf-8" else encoding
-    read_options = csv.ReadOptions(column_names=names, skip_rows=1, encoding=arrow_encoding)
-    parse_options = csv.ParseOptions(delimiter="\t", quote_char=False, escape_char=False,
-                                     ignore_empty_lines=True)
-    convert_options = csv.ConvertOptions(
-        column_types={name: pa.string() for name in wanted}, include_columns=wanted,
-        strings_can_be_null=False, quoted_strings_can_be_null=False)
-    source = pa.input_stream(str(path), compression="gzip" if compressed else None)
-    table = csv.read_csv(source, read_options=read_options, parse_options=parse_options,
-                         convert_options=convert_options)
-    rows_read = table.num_rows
-    if skus is not None:
-        table = table.filter(pc.is_in(pc.utf8_trim_whitespace(table["sku"]), value_set=_string_array(sorted(skus))))
-    return rows_read, table.to_pylist()
+def _may_hide_characters(raw: bytes, strict: bool) -> bool:
+    """A fast look at a column's bytes (UTF-8): might a value hold a control character, a BOM
+    or (strict) any invisible format character? False means certainly not."""
+    if raw.translate(None, _NOT_C0) or b"\xef\xbb\xbf" in raw or (b"\xc2" in raw and _C1.search(raw)):
+        return True
+    return strict and not raw.isascii()
 
 
-def read_report(path: Path | str, skus: Iterable[str] | None = None,
-                encoding: str | None = None) -> Report:
-    """Read one report file (plain or gzip). `skus` keeps only those SKUs' lines."""
-    path = Path(path)
-    forced = _resolve_encoding(encoding)
-    compressed, head = _sniff(path)
-    chosen = forced or _detect_encoding(head)
-    header = _split_header(head.split(b"\n", 1)[0], chosen)
-    kind = _kind_of(path, header)
-    missing = [name for name in REQUIRED[kind] if name not in header]
-    if missing:
-        raise InputFileError(
-            path, f"looks like an {KIND_TITLES[kind]} but lacks the column(s) "
-            f"{', '.join(missing)}", "Download the full report from Seller Central; "
-            "do not remove columns", line=1)
-    mapping = {column: name for column, name in COLUMNS[kind].items() if column in header}
-    wanted = list(mapping)
-    scope = {sku.strip() for sku in skus} if skus is not None else None
-    chosen, rows_read, rows = _read_with_fallback(path, compressed, chosen, forced is not None,
-                                                  header, wanted, scope)
-    report = Report(path=path, kind=kind, encoding=chosen, compressed=compressed,
-                    rows_read=rows_read)
-    report.lines = _to_lines(report, header, mapping, rows)
-    return report
+class _ChunkReader:
+    """Reads the chunks of one report into its Report: the CSV reader, the scope, the checks."""
 
+    def __init__(self, report: Report, header: list[str], mapping: dict[str, str], skus: Iterable[str] | None,
+                 window: tuple[datetime, datetime] | None, text: Transcoder):
+        import pyarrow as pa
+        from pyarrow import csv
 
-def _read_with_fallback(path: Path, compressed: bool, encoding: str, forced: bool,
-                        header: list[str], wanted: list[str], scope: set[str] | None
-                        ) -> tuple[str, int, list[dict[str, str]]]:
-    """(encoding used, rows read, kept rows); turns reader failures into located errors."""
-    import pyarrow as pa
+        self.report, self.header, self.mapping, self.text = report, header, mapping, text
+        self.window = window and (iso_utc(window[0]), iso_utc(window[1]))
+        if window is not None:  # Arrow scalars made from buffers: a Python number would make pyarrow import pandas
+            seconds = [int(window[0].timestamp()), int(window[1].timestamp()), *_PLAUSIBLE_SECONDS]
+            values = pa.Array.from_buffers(pa.int64(), 4, [None, pa.py_buffer(struct.pack("<4q", *seconds))])
+            self.bounds = [*values, pa.Array.from_buffers(pa.bool_(), 1, [None, pa.py_buffer(b"\x01")])[0]]
+        self.scope = {sku.strip() for sku in skus} if skus is not None else None
+        self.scope_array = _string_array(sorted(self.scope)) if self.scope is not None else None
+        required = set(REQUIRED[report.kind]) - {"item-price"}  # Amazon hides pending orders' prices
+        self.converters = [(column, name, CONVERTERS.get(name, text_or_none), column in required)
+                           for column, name in mapping.items()]
+        self.occurrences: dict[str, int] = {}
+        self.line = 2  # of the chunk being read (the header is line 1)
+        names = [name if name else f"_blank_{i}" for i, name in enumerate(header)]
+        seen: set[str] = set()
+        for i, name in enumerate(names):  # pyarrow wants unique names (doubled ones we read are refused)
+            if name in seen:
+                names[i] = f"{name}_{i}"
+            seen.add(names[i])
+        wanted = list(mapping)
+        self.options = dict(
+            read_options=csv.ReadOptions(column_names=names, block_size=MAX_LINE_BYTES, use_threads=True),
+            parse_options=csv.ParseOptions(delimiter="\t", quote_char=False, escape_char=False,
+                                           ignore_empty_lines=True),
+            convert_options=csv.ConvertOptions(column_types={name: pa.string() for name in wanted},
+                                               include_columns=wanted, strings_can_be_null=False,
+                                               quoted_strings_can_be_null=False))
 
-    try:
-        return (encoding, *_read_rows(path, compressed, encoding, header, wanted, scope))
-    except pa.ArrowInvalid as exc:
-        if "UTF8" in str(exc) and not forced:
-            # the first megabyte was plain ASCII; the accents come later in the file
-            better = _detect_encoding_whole(path, compressed)
-            if better != encoding:
-                return _read_with_fallback(path, compressed, better, True, header, wanted, scope)
-        error = _find_structure_error(path, compressed, encoding, header)
-        if error is None:
-            error = InputFileError(path, "could not be read as a tab-delimited report",
-                                   _REDOWNLOAD)
-        raise error from None
-    except UnicodeDecodeError:
-        error = _find_structure_error(path, compressed, encoding, header)
-        raise (error or InputFileError(path, f"is not valid {encoding} text",
-                                       "Pass --encoding utf-8, cp1252 or cp932")) from None
+    def read(self, raw: bytes) -> list[ReportLine]:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        from pyarrow import csv
 
-
-def _detect_encoding_whole(path: Path, compressed: bool) -> str:
-    with _open_binary(path, compressed) as raw:
-        non_ascii = b"\n".join(line for line in raw if not line.isascii())
-    return _guess_legacy_encoding(non_ascii[:_SAMPLE_BYTES])
-
-
-# ---------------------------------------------------------------------------------------------
-# converting the kept rows
-
-
-def _to_lines(report: Report, header: list[str], mapping: dict[str, str],
-              rows: list[dict[str, str]]) -> list[ReportLine]:
-    lines: list[ReportLine] = []
-    occurrences: dict[tuple[str, str], int] = {}
-    required = set(REQUIRED[report.kind])
-    for row in rows:
-        fields: dict[str, object] = {}
-        for column, name in mapping.items():
-            raw = row[column]
+        first_line = self.line
+        data = self.text(raw, first_line)
+        try:
+            table = csv.read_csv(pa.py_buffer(data), **self.options)
+        except pa.ArrowInvalid as exc:
+            if "UTF8" not in str(exc):
+                raise diagnose(self.report.path, self.header, data, first_line) from None
+            data = self.text.invalid_utf8(raw, first_line)
             try:
-                value = CONVERTERS.get(name, text_or_none)(raw)
+                table = csv.read_csv(pa.py_buffer(data), **self.options)
+            except pa.ArrowInvalid:
+                raise diagnose(self.report.path, self.header, data, first_line) from None
+        self.text.read_as_utf8(raw, first_line)
+        self.line += data.count(b"\n")  # transcoding keeps line ends where they were
+        self.report.rows_read += table.num_rows
+        self._check_column(table, "sku", data, first_line, in_scope_only=True)
+        if self.scope_array is not None:
+            table = table.filter(pc.is_in(pc.utf8_trim_whitespace(table["sku"]), value_set=self.scope_array))
+        self.report.scope_rows += table.num_rows
+        if self.window is not None:
+            table = table.filter(self._maybe_in_window(table))
+        for column in self.mapping:
+            if column != "sku":
+                self._check_column(table, column, data, first_line)
+        kept: list[ReportLine] = []
+        columns = [table[column].to_pylist() for column, _, _, _ in self.converters]  # faster than rows as dicts
+        for values in zip(*columns):
+            line = self._line(values, data, first_line)
+            if line is not None:
+                kept.append(line)
+        return kept
+
+    # -- what is kept ----------------------------------------------------------------------------
+
+    def _maybe_in_window(self, table):
+        """Rows that may be inside the window: Arrow reads the usual ISO-8601 times at C speed and
+        only rows it read as a plausible time outside the window are dropped here; every other row
+        (another way of writing, a damaged value, the year 9999) is judged exactly, and refused if
+        need be, by the converters."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        start, end, earliest, latest, true = self.bounds
+        seconds = pc.cast(pc.strptime(table["purchase-date"], format="%Y-%m-%dT%H:%M:%S%z", unit="s",
+                                      error_is_null=True), pa.int64())
+        inside = pc.and_(pc.greater_equal(seconds, start), pc.less(seconds, end))
+        implausible = pc.or_(pc.less(seconds, earliest), pc.greater_equal(seconds, latest))
+        return pc.fill_null(pc.or_(inside, implausible), true)
+
+    def _line(self, values: tuple[str, ...], data: bytes, first_line: int) -> ReportLine | None:
+        """One kept row (its values in self.converters' order) as a ReportLine, every value checked;
+        None when it was bought outside the window."""
+        fields: dict[str, object] = {}
+        for raw, (column, name, convert, needed) in zip(values, self.converters):
+            try:
+                value = convert(raw) if raw and not raw.isspace() else None
             except ValueError as exc:
-                raise _cell_error(report, header, column, raw.strip(), str(exc)) from None
-            if value is None and column in required and column != "item-price":
-                raise _cell_error(report, header, column, raw.strip(),
-                                  "is empty but every line needs it")
+                raise self._cell_error(data, first_line, values, column, str(exc)) from None
+            if value is None and needed:
+                raise self._cell_error(data, first_line, values, column, "is empty but every line needs it")
             fields[name] = value
-        if report.kind in (UNSHIPPED, LEGACY):  # both list seller-fulfilled orders only
+        contradiction = check_line(fields)
+        if contradiction is not None:
+            column = next(c for c, n in self.mapping.items() if n == contradiction[0])
+            raise self._cell_error(data, first_line, values, column, contradiction[1])
+        if self.report.kind in (UNSHIPPED, LEGACY):  # both list seller-fulfilled orders only
             fields["fulfillment_channel"] = "Merchant"
-        key = (fields["order_id"], fields["sku"])
-        seq = occurrences.get(key, 0)
-        occurrences[key] = seq + 1
-        lines.append(ReportLine(order_id=fields.pop("order_id"), sku=fields.pop("sku"), seq=seq,
-                                fields=fields))
-    return lines
+        if self.window is not None and not self.window[0] <= str(fields["purchase_date"]) < self.window[1]:
+            return None
+        order_id, sku = fields.pop("order_id"), fields.pop("sku")
+        key = f"{order_id}\t{sku}"
+        seq = self.occurrences.get(key, 0)
+        self.occurrences[key] = seq + 1
+        return ReportLine(order_id=order_id, sku=sku, seq=seq, fields=fields)
 
+    # -- finding what is wrong, and where ----------------------------------------------------------
 
-def _cell_error(report: Report, header: list[str], column: str, value: str,
-                problem: str) -> InputFileError:
-    line = _locate(report.path, report.compressed, report.encoding, header, column, value)
-    fix = _REDOWNLOAD if "spreadsheet" in problem else (
-        "Fix the value or download the report again from Seller Central")
-    return InputFileError(report.path, f"'{value}' {problem}" if value else problem, fix,
-                          line=line, column=header.index(column) + 1, column_name=column)
+    def _lines(self, data: bytes, first_line: int):
+        for number, line in enumerate(data.split(b"\n"), start=first_line):
+            yield number, line.rstrip(b"\r").decode("utf-8").split("\t")
+
+    def _check_column(self, table, column: str, data: bytes, first_line: int, in_scope_only: bool = False) -> None:
+        """Refuse a control character, a BOM (or, outside free text, any invisible format character)
+        in this column. For the SKU, whose every line is read, only where it hides a SKU of the scope."""
+        strict = self.mapping[column] not in FREE_TEXT
+        if not any(chunk.buffers()[2] is not None and _may_hide_characters(chunk.buffers()[2].to_pybytes(), strict)
+                   for chunk in table[column].chunks):
+            return
+        pattern = INVISIBLE if strict else _INVISIBLE_TEXT
+        index = self.header.index(column)
+        for number, cells in self._lines(data, first_line):
+            if index >= len(cells) or not pattern.search(cells[index]):
+                continue
+            if in_scope_only and self.scope is not None and pattern.sub("", cells[index]).strip() not in self.scope:
+                continue
+            found = pattern.search(cells[index]).group()
+            raise InputFileError(self.report.path, f"holds an invisible control character ({shown(found)})"
+                                 f"{' inside a SKU of the scope, which would hide its lines' if in_scope_only else ''}",
+                                 "The file was changed after Amazon wrote it. " + REDOWNLOAD, line=number,
+                                 column=index + 1, column_name=column)
+
+    def _cell_error(self, data: bytes, first_line: int, values: tuple[str, ...], column: str,
+                    problem: str) -> InputFileError:
+        row = {name: value for (name, _, _, _), value in zip(self.converters, values)}
+        index = self.header.index(column)
+        id_column = "amazon-order-id" if "amazon-order-id" in self.mapping else "order-id"
+        id_index, sku_index = self.header.index(id_column), self.header.index("sku")
+        line = None
+        for number, cells in self._lines(data, first_line):
+            if (len(cells) > max(index, id_index, sku_index) and cells[index] == row[column]
+                    and cells[id_index] == row[id_column] and cells[sku_index] == row["sku"]):
+                line = number
+                break
+        value = row[column].strip()
+        fix = REDOWNLOAD if "spreadsheet" in problem else "Fix the value or download the report again from Seller Central"
+        quoted = value and self.mapping[column] not in PERSONAL  # buyer data is never quoted
+        return InputFileError(self.report.path, f"'{shown(value)}' {problem}" if quoted else problem, fix,
+                              line=line, column=index + 1, column_name=column)

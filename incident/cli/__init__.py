@@ -10,37 +10,51 @@ below, registered at the end of this file; a new group is a new module plus one 
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
 import time
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 from typer.core import TyperGroup
 
 from incident.errors import IncidentError
+from incident.safetext import json_inert, shown
 from incident.workspace import store as store_mod
+from incident.workspace.failures import explain
 
 
 class Group(TyperGroup):
-    """Turns our error family into a one-line message and an exit code, never a traceback, and
-    makes each command's help readable: plain metavars, each Example on its own line."""
+    """Turns our error family into a one-line message and an exit code, never a traceback (a failure
+    of the machine, such as a full disk or a link loop, joins the family here), and makes each
+    command's help readable: plain metavars, each Example on its own line."""
 
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except IncidentError as exc:
-            err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
-            raise typer.Exit(exc.exit_code) from None
+            _fail(exc)
+        except (sqlite3.Error, OSError) as exc:
+            problem = explain(exc, home())
+            if problem is None:
+                raise
+            _fail(problem)
 
     def get_command(self, ctx: Any, name: str) -> Any:
         command = super().get_command(ctx, name)
         if command is not None and not getattr(command, "_readable", False):
             _make_readable(command)
         return command
+
+
+def _fail(exc: IncidentError) -> NoReturn:
+    err.print(f"error: {shown(exc)}", markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(exc.exit_code) from None
 
 
 _METAVARS = {"incident": "ID", "by": "NAME", "report": "FILE", "templates": "DIR", "home": "DIR",
@@ -96,7 +110,15 @@ def home() -> Path:
 
 
 def open_store(incident_id: str | None) -> store_mod.Store:
-    return store_mod.open_store(home(), incident_id)
+    store = store_mod.open_store(home(), incident_id)
+    warn_skipped(store.skipped)
+    return store
+
+
+def warn_skipped(problems: list[str]) -> None:
+    """Name each folder passed over (damaged, not the user's) and go on."""
+    for problem in problems:
+        err.print(f"warning: skipped {shown(problem)}", markup=False, highlight=False, soft_wrap=True)
 
 
 def connection(store: store_mod.Store):
@@ -107,7 +129,7 @@ def connection(store: store_mod.Store):
 
 
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.write(json_inert(json.dumps(data, indent=2, ensure_ascii=False, default=str)) + "\n")
 
 
 def money_text(value: Decimal | str | None, currency: str | None = None) -> str:
@@ -132,11 +154,15 @@ _LONG = 40  # a longer note goes on its own line below a terminal table
 def table(title: str | None, columns: list[str], rows: list[list[str]], notes: str | None = None) -> None:
     """A rich table on a terminal, tab-separated lines when piped. On a terminal, order ids,
     paths and the like are never cut, and the cells of the `notes` column that are long go on
-    their own line below the table, numbered."""
+    their own line below the table, numbered. Cells are report data: shown as text only (control
+    characters visible, never rich markup), on a terminal or not."""
+    title = shown(title) if title else title
+    columns = [shown(column) for column in columns]
+    rows = [[shown(cell) for cell in row] for row in rows]
     if not out.is_terminal:
         if title:
-            print(f"# {title}")
-        print("\t".join(columns))
+            print(f"# {shown(title)}")
+        print("\t".join(shown(column) for column in columns))
         for row in rows:
             print("\t".join(row))
         return
@@ -149,19 +175,19 @@ def table(title: str | None, columns: list[str], rows: list[list[str]], notes: s
             out.print(row[0], markup=False)
             out.print("  " + "; ".join(f"{c}: {v}" for c, v in zip(columns[1:], row[1:]) if v), markup=False)
         return
-    shown = Table(title=title, title_justify="left")
+    grid = Table(title=Text(title) if title else None, title_justify="left")
     for column in columns:
         whole = column in _WHOLE
         width = max([len(column)] + [len(row[columns.index(column)]) for row in rows]) if whole else None
-        shown.add_column(column, no_wrap=whole, min_width=width, overflow="fold")
+        grid.add_column(Text(column), no_wrap=whole, min_width=width, overflow="fold")
     footnotes: list[str] = []
     at = columns.index(notes) if notes in columns else None
     for row in rows:
         if at is not None and len(row[at]) > _LONG:
             footnotes.append(row[at])
             row = [*row[:at], f"[{len(footnotes)}]", *row[at + 1:]]
-        shown.add_row(*row)
-    out.print(shown)
+        grid.add_row(*(Text(cell) for cell in row))
+    out.print(grid)
     for number, text in enumerate(footnotes, 1):
         out.print(f"  [{number}] {text}", markup=False)
 
@@ -205,10 +231,17 @@ def decisions(store: store_mod.Store):
 
 
 def print_buckets(sorted_lines: list) -> None:
-    from incident.scope import BUCKET_TITLES, money
+    from incident.scope import money
+
+    print_money(money(sorted_lines))
+
+
+def print_money(entries: dict) -> None:
+    """The affected orders per bucket with their money (scope.money() or totals.money_by_batch())."""
+    from incident.scope import BUCKET_TITLES
 
     rows = []
-    for name, entry in money(sorted_lines).items():
+    for name, entry in entries.items():
         for currency, values in (entry["totals"] or {None: {}}).items():
             rows.append([name, BUCKET_TITLES[name], str(entry["orders"]), str(entry["units"]),
                          money_text(values.get("list_price"), currency),

@@ -24,8 +24,10 @@ from incident.cli import (
     print_buckets,
     print_json,
     table,
+    warn_skipped,
 )
 from incident.errors import StateError, UsageError
+from incident.safetext import shown
 from incident.timeutil import elapsed, local_and_utc, now_utc, parse_iso
 from incident.workspace import store as store_mod
 
@@ -66,7 +68,7 @@ def open_incident(
         incident = store.incident()
         tz = marketplaces.BY_CODE[code].timezone if code else None
         print(incident.id)
-        err.print(f"Opened {incident.id}: {incident.title}\n"
+        err.print(f"Opened {incident.id}: {shown(incident.title)}\n"
                    f"  window {local_and_utc(window_start, tz)} to {local_and_utc(window_end, tz)}\n"
                    f"  folder {store.folder}\n"
                    f"Next: incident next", markup=False)
@@ -125,7 +127,8 @@ def list_incidents(as_json: JsonOpt = False) -> None:
 
     Example: incident list
     """
-    incidents = store_mod.list_incidents(home())
+    incidents, damaged = store_mod.scan(home())
+    warn_skipped(damaged)
     if as_json:
         print_json([{"id": i.id, "title": i.title, "state": i.state, **i.scope()} for i in incidents])
         return
@@ -272,10 +275,10 @@ def status(incident: IncidentOpt = None, as_json: JsonOpt = False) -> None:
                      "personal_data": personal.as_dict()})
         return
     tz = marketplaces.BY_CODE[inc.marketplace].timezone if inc.marketplace else None
-    print(f"{inc.id}: {inc.title}  [{inc.state}]")
+    print(f"{inc.id}: {shown(inc.title)}  [{inc.state}]")
     print(f"  {elapsed(now - inc.window_start)} since the bad price went live "
-          f"({local_and_utc(inc.window_start, tz)}); opened {local_and_utc(inc.opened_at, tz)} by {inc.opened_by}")
-    print(f"  SKUs {', '.join(inc.skus)}; window to {local_and_utc(inc.window_end, tz)}"
+          f"({local_and_utc(inc.window_start, tz)}); opened {local_and_utc(inc.opened_at, tz)} by {shown(inc.opened_by)}")
+    print(f"  SKUs {shown(', '.join(inc.skus))}; window to {local_and_utc(inc.window_end, tz)}"
           f"{f'; floor {inc.floor}' if inc.floor is not None else ''}; marketplace {inc.marketplace or 'not known yet'}")
     print(f"  {closing.due_text(personal, now)}")
     done = sum(1 for s in steps if s["state"] != "open")

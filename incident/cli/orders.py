@@ -19,19 +19,21 @@ from incident.cli import (
     err,
     money_text,
     open_store,
-    print_buckets,
     print_json,
+    print_money,
     progress,
     table,
 )
 from incident.errors import UsageError
+from incident.safetext import shown
+from incident.totals import money_by_batch
 from incident.workspace import store as store_mod
 from incident.workspace.files import csv_text
 
 
 @app.command()
 def pull(
-    report: Annotated[list[Path] | None, typer.Option("--report", help="A Seller Central order report (.txt or .gz); repeat for more.")] = None,
+    report: Annotated[list[Path] | None, typer.Option("--report", help="A Seller Central order report (.txt or .gz), or - for standard input; repeat for more.")] = None,
     encoding: Annotated[str | None, typer.Option("--encoding", help="Force the files' encoding: utf-8, cp1252 or cp932.")] = None,
     live: Annotated[bool, typer.Option("--live", help="Pull through the Selling Partner API instead of files.")] = False,
     plan: Annotated[bool, typer.Option("--plan", help="With --live: only show the plan and its estimated time.")] = False,
@@ -54,14 +56,14 @@ def pull(
     with open_store(incident) as store:
         result = orders.pull_reports(store, report, store_mod.actor(by), encoding)
         for r in result.reports:
-            print(f"read {r.path.name}: {r.title}, {r.encoding}, {r.rows_read} lines, "
-                  f"{len(r.lines)} for the scope's SKUs")
+            print(f"read {shown(r.path.name)}: {r.title}, {r.encoding}, {r.rows_read} lines, "
+                  f"{r.scope_rows} for the scope's SKUs")
         print(f"{result.new_lines} new order lines, {result.updated_lines} updated")
         if result.marketplace:
             print(f"marketplace: {result.marketplace} (from the reports' sales channel)")
         for warning in result.warnings:
-            err.print(f"warning: {warning}", markup=False)
-        print_buckets(decisions(store))
+            err.print(f"warning: {shown(warning)}", markup=False, soft_wrap=True)
+        print_money(money_by_batch(store))
 
 def _pull_live(incident: str | None, by: str | None, plan_only: bool, strategy: str | None,
                repeat: float | None) -> None:
@@ -88,7 +90,7 @@ def _pull_live(incident: str | None, by: str | None, plan_only: bool, strategy: 
                 return
             print(f"pulled {result.orders_seen} orders in {result.pages} pages with {result.api_calls} API calls: "
                   f"{result.new_lines} new order lines, {result.updated_lines} updated")
-            print_buckets(decisions(store))
+            print_money(money_by_batch(store))
         if not repeat:
             return
         print(f"next pull in {repeat:g} minutes (Ctrl-C to stop)")
@@ -109,7 +111,6 @@ def list_orders(
 
     Example: incident orders --bucket fba_support --csv > fba-orders.csv
     """
-    from incident.cancellation import neutralise
     from incident.scope import BUCKETS
 
     if bucket is not None and bucket not in BUCKETS:
@@ -128,8 +129,7 @@ def list_orders(
         print_json(records)
     elif as_csv:
         columns = list(records[0]) if records else ["order_id", "bucket"]
-        sys.stdout.write(csv_text(columns, ([neutralise("" if r[c] is None else str(r[c])) for c in columns]
-                                                      for r in records)))
+        sys.stdout.write(csv_text(columns, (["" if r[c] is None else str(r[c]) for c in columns] for r in records)))
     else:
         table(f"{len(records)} affected order lines", [
             "order", "item code", "sku", "status", "channel", "units", "list", "paid", "loss", "bucket", "why"],

@@ -1,19 +1,29 @@
-"""A notice as an e-mail message, the same for the SMTP server and the outbox."""
+"""A notice as an e-mail message, the same for the SMTP server and the outbox: plain text unless
+it was rendered from an .html.j2 template, and addressed to exactly one bare address."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from incident.notices.rules import HTML
+from incident.amazon.cells import single_address
+from incident.errors import UsageError
+from incident.notices.templates import HTML_MARK
 
 
 def email_message(notice: Any, sender: str, recipient: str) -> bytes:
     from email.message import EmailMessage
     from email.utils import formatdate
 
+    if not single_address(recipient):  # never the address itself in the message: buyer data
+        raise UsageError(f"order {notice['order_id']}: the recipient is not exactly one bare e-mail address "
+                         "(two addresses, a display name or a formula), so nothing was sent to it")
     message = EmailMessage()
     message["From"], message["To"], message["Subject"] = sender, recipient, notice["subject"]
     message["Date"] = formatdate(usegmt=True)
     message["Message-ID"] = f"<{notice['idempotency_key']}@incident.notice>"  # same on a resend: deduplicable
-    message.set_content(notice["body"], subtype="html" if HTML.search(notice["body"]) else "plain")  # a forced HTML template
+    body = notice["body"]
+    if body.startswith(HTML_MARK):
+        message.set_content(body.removeprefix(HTML_MARK), subtype="html")
+    else:
+        message.set_content(body, subtype="plain")
     return message.as_bytes()

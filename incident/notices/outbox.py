@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from incident.notices.mail import email_message
-from incident.workspace.files import csv_text, write_private
+from incident.workspace.files import csv_text, refuse_link, write_private
 from incident.workspace.store import Store
 
 
@@ -15,6 +15,7 @@ class OutboxSender:
 
     def __init__(self, store: Store, sender: str, emails: dict[str, str]):
         self.store, self.folder, self.sender, self.emails = store, store.folder / "outbox", sender, emails
+        refuse_link(self.folder)  # before the first notice, not once per notice
 
     def send(self, notice: Any, recipient: str) -> tuple[str, None]:
         write_private(self.folder / f"{notice['order_id']}.eml", email_message(notice, self.sender, recipient))

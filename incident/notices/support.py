@@ -19,6 +19,7 @@ from incident.amazon import marketplaces
 from incident.errors import StateError, UsageError
 from incident.notices.ledger import summary
 from incident.notices.templates import Templates
+from incident.safetext import shown
 from incident.scope import CANCELLABLE, CANCELLED_BEFORE, CANCELLED_BY_SELLER, FBA, counts, sort_store
 from incident.timeutil import local_and_utc, parse_iso
 from incident.workspace import chain
@@ -101,7 +102,7 @@ def context(store: Store, seller_name: str) -> dict[str, Any]:
     actions = store.seller_actions()
     cancelling = sorted({d.line.order_id for d in decisions if d.bucket == CANCELLABLE
                          and actions.acted_on(d.line.order_id, d.line.order_item_id)})
-    return {"marketplace": incident.marketplace or "marketplace not known yet", "skus": ", ".join(incident.skus),
+    return _inert({"marketplace": incident.marketplace or "marketplace not known yet", "skus": ", ".join(incident.skus),
             "window_start": local_and_utc(incident.window_start, tz), "window_end": local_and_utc(incident.window_end, tz),
             "promotion_ids": ", ".join(promotions) or "see Seller Central",
             "affected_orders": counts(decisions)["affected_orders"],
@@ -112,7 +113,14 @@ def context(store: Store, seller_name: str) -> dict[str, Any]:
             "buyers_told": told["sent"], "buyers_due": told["owed"],
             "reason": exported[-1]["reason"] if exported else "PricingError",
             "record": done, "seller_name": seller_name,
-            "log_head": chain.head(store.conn) or "none yet"}
+            "log_head": chain.head(store.conn) or "none yet"})
+
+
+def _inert(values: dict) -> dict:
+    """Report data (promotion ids, SKUs, order ids) as text only: these texts are pasted into
+    Seller Support and printed on the terminal."""
+    return {key: shown(value) if isinstance(value, str) else [shown(v) for v in value] if isinstance(value, list)
+            else value for key, value in values.items()}
 
 
 def write_request(store: Store, kind: str, templates: Templates | None = None, language: str | None = None,

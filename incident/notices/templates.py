@@ -12,6 +12,15 @@ from incident.notices.rules import language
 from incident.resources import data_dir
 from incident.timeutil import parse_iso
 
+# The first line of a notice rendered from an .html.j2 template (autoescaped): only such a notice
+# goes out as text/html. A notice from a .txt template is plain text even when a product name in it
+# looks like HTML.
+HTML_MARK = "<!-- incident: text/html from an .html.j2 template -->\n"
+
+
+def is_html_template(name: str) -> bool:
+    return name.endswith((".html.j2", ".htm.j2"))
+
 
 class Templates:
     """The bundled templates, or a seller's own folder over them. Undefined variables are errors."""
@@ -60,7 +69,11 @@ class Templates:
         except TemplateError as exc:
             raise InputFileError(name, f"cannot be rendered ({exc})", "Fix the template") from None
         subject, _, body = text.partition("\n")
-        return subject.strip(), body.strip() + "\n"
+        subject, body = subject.strip(), body.strip() + "\n"
+        if is_html_template(name):
+            return subject, HTML_MARK + body
+        # a text template's notice is text, whatever its data holds: the mark cannot come from a product name
+        return subject.replace(HTML_MARK.strip(), ""), body.replace(HTML_MARK.strip(), "")
 
 
 @lru_cache(maxsize=64)

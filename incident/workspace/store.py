@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import getpass
 import json
-import os
-import re
-import secrets
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -23,9 +21,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from incident.errors import NoIncidentError, UsageError
+from incident.errors import UsageError
 from incident.timeutil import iso_utc, now_utc, parse_iso
 from incident.workspace.database import EVENT_LOG, Database, fingerprint
+from incident.workspace.files import refuse_link, remove_files
 
 DB_NAME = "incident.db"
 
@@ -105,18 +104,6 @@ CREATE TABLE leases (job TEXT PRIMARY KEY, holder TEXT NOT NULL, who TEXT NOT NU
 
 
 SCHEMA_FINGERPRINT = fingerprint(_SCHEMA)
-
-def home() -> Path:
-    """$INCIDENT_HOME, else the user's own data folder (e.g. ~/.local/share/incident/incidents):
-    the same incidents whatever folder the command is run from. Always absolute, so every
-    message names a path that can be pasted."""
-    explicit = os.environ.get("INCIDENT_HOME")
-    if explicit:
-        return Path(explicit).expanduser().absolute()
-    from platformdirs import user_data_path
-
-    return user_data_path("incident", appauthor=False) / "incidents"
-
 
 def actor(by: str | None = None) -> str:
     if by:
@@ -220,6 +207,14 @@ class SellerActions:
                 or order_id in self.fba_requested)
 
 
+def _line(row: sqlite3.Row) -> OrderLine:
+    values = {name: row[name] for name in ("order_id", "sku", "seq", *LINE_FIELDS)}
+    for name in _MONEY_FIELDS:
+        if values[name] is not None:
+            values[name] = Decimal(values[name])
+    return OrderLine(**values)
+
+
 class Store(Database):
     """An open incident database."""
 
@@ -228,6 +223,7 @@ class Store(Database):
     def __init__(self, folder: Path):
         self.folder = folder
         super().__init__(folder / DB_NAME)
+        self.skipped: list[str] = []  # folders open_store passed over (damaged, not ours): for a warning
 
     @property
     def exports_dir(self) -> Path:
@@ -248,14 +244,31 @@ class Store(Database):
                         opened_by=row["opened_by"], state=row["state"])
 
     def lines(self, conn: sqlite3.Connection | None = None) -> list[OrderLine]:
+        rows = (conn or self.conn).execute("SELECT * FROM order_lines ORDER BY purchase_date, order_id, sku, seq")
+        return [_line(row) for row in rows]
+
+    def lines_of_orders(self, conn: sqlite3.Connection, order_ids: list[str]) -> list[OrderLine]:
+        """The saved lines of these orders only (a batch being merged)."""
         result = []
-        for row in (conn or self.conn).execute("SELECT * FROM order_lines ORDER BY purchase_date, order_id, sku, seq"):
-            values = {name: row[name] for name in ("order_id", "sku", "seq", *LINE_FIELDS)}
-            for name in _MONEY_FIELDS:
-                if values[name] is not None:
-                    values[name] = Decimal(values[name])
-            result.append(OrderLine(**values))
+        for start in range(0, len(order_ids), 500):  # SQLite's limit on bound values is 999 on old builds
+            chunk = order_ids[start:start + 500]
+            result += [_line(row) for row in conn.execute(
+                f"SELECT * FROM order_lines WHERE order_id IN ({', '.join('?' * len(chunk))})", chunk)]
         return result
+
+    def line_batches(self, size: int = 20000) -> Iterator[list[OrderLine]]:
+        """Every line, in batches of about `size` lines holding whole orders: memory stays flat
+        whatever the incident's size."""
+        cursor = self.conn.execute("SELECT * FROM order_lines ORDER BY order_id, sku, seq")
+        batch: list[OrderLine] = []
+        while rows := cursor.fetchmany(size):
+            for row in rows:
+                if len(batch) >= size and row["order_id"] != batch[-1].order_id:
+                    yield batch
+                    batch = []
+                batch.append(_line(row))
+        if batch:
+            yield batch
 
     def steps(self) -> list[sqlite3.Row]:
         return self.conn.execute("SELECT * FROM steps ORDER BY position").fetchall()
@@ -309,8 +322,9 @@ class Store(Database):
         return ticked
 
     def purge_personal_data(self, who: str) -> int:
-        """Erase buyer names, e-mail and postal addresses: in the database (rebuilt, so no old page keeps them)
-        and in the outbox's e-mails and the apology cards. Orders, notices' texts and the log stay."""
+        """Erase buyer names, e-mail and postal addresses: in the database (rebuilt, so no old page keeps
+        them), in the outbox's e-mails and in the apology cards. Orders, notices' texts and the log stay."""
+        refuse_link(self.folder / "outbox")
         with self.change(who, "purge_personal_data", {}) as conn:
             count = conn.execute(
                 "UPDATE order_lines SET " + ", ".join(f"{name} = NULL" for name in PERSONAL_FIELDS)
@@ -318,75 +332,14 @@ class Store(Database):
             ).rowcount
         self.conn.execute("VACUUM")
         self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # in WAL mode the old pages linger in the -wal file
-        outbox = self.folder / "outbox"
-        if outbox.is_dir():
-            for path in outbox.iterdir():
-                if path.suffix in (".eml", ".csv"):
-                    path.unlink()
-        for path in self.exports_dir.glob("apology-cards*.pdf"):  # the cards carry names and addresses
-            path.unlink()
+        # only what the incident recorded writing there: each notice sent by outbox, and its list
+        ours = [f"{row[0]}.eml" for row in self.conn.execute("SELECT order_id FROM notices WHERE via = 'outbox'")]
+        remove_files(self.folder / "outbox", [*ours, "outbox.csv"] if ours else [])
+        refuse_link(self.exports_dir)
+        remove_files(self.exports_dir, [p.name for p in self.exports_dir.glob("apology-cards*.pdf")])  # names, addresses
         return count
 
 
-# -- creating and finding incidents ----------------------------------------------------------
+# -- creating and finding incidents: incident.workspace.folders (imported last: it uses Store) --
 
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:24] or "incident"
-
-
-def create(root: Path, *, title: str, skus: list[str], window_start: datetime,
-           window_end: datetime, floor: Decimal | None, marketplace: str | None,
-           who: str, steps: list[dict[str, Any]]) -> Store:
-    opened = now_utc()
-    incident_id = f"{opened:%Y%m%d-%H%M%S}-{_slug(skus[0])}"
-    folder = root / incident_id
-    if folder.exists():
-        incident_id += f"-{secrets.token_hex(2)}"
-        folder = root / incident_id
-    folder.mkdir(parents=True, mode=0o700)
-    # SQLite gives its journal files the database file's mode: create it 0600 first
-    os.close(os.open(folder / DB_NAME, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    store = Store(folder)
-    details = {"id": incident_id, "title": title, "skus": skus,
-               "window_start": iso_utc(window_start), "window_end": iso_utc(window_end),
-               "floor": None if floor is None else str(floor), "marketplace": marketplace}
-    with store.change(who, "open", details) as conn:
-        conn.execute("INSERT INTO incident (id, title, skus, window_start, window_end, floor, "
-                     "marketplace, opened_at, opened_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                     (incident_id, title, json.dumps(skus), iso_utc(window_start),
-                      iso_utc(window_end), details["floor"], marketplace, iso_utc(opened), who))
-        for position, step in enumerate(steps):
-            conn.execute("INSERT INTO steps (position, id, title, why, who, command, manual, "
-                         "ticks_on, required, follow_up, more) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                         (position, step["id"], step["title"], step["why"], step["who"],
-                          step.get("command"), step.get("manual"), step.get("ticks_on"),
-                          1 if step.get("required", True) else 0, step.get("then"), step.get("more")))
-    return store
-
-
-def open_store(root: Path, incident_id: str | None = None) -> Store:
-    """The named incident, or the most recent open one."""
-    if incident_id:
-        folder = root / incident_id
-        if not (folder / DB_NAME).exists():
-            raise NoIncidentError(f"no incident '{incident_id}' under {root}: "
-                                  "run `incident list` to see the incidents there")
-        return Store(folder)
-    candidates = sorted((p for p in root.glob(f"*/{DB_NAME}")), reverse=True) if root.exists() else []
-    for db in candidates:
-        store = Store(db.parent)
-        if store.incident().state == "open":
-            return store
-        store.close()
-    raise NoIncidentError(f"no open incident under {root}: start one with "
-                          "`incident open --sku SKU --start TIME --end TIME` "
-                          "(or set INCIDENT_HOME to where your incidents are)")
-
-
-def list_incidents(root: Path) -> list[Incident]:
-    result = []
-    for db in sorted(root.glob(f"*/{DB_NAME}")) if root.exists() else []:
-        with Store(db.parent) as store:
-            result.append(store.incident())
-    return result
+from incident.workspace.folders import create, home, list_incidents, open_store, scan  # noqa: E402, F401

@@ -1,0 +1,119 @@
+"""Memory that does not grow with the file (issue 11, §6): a report is read a chunk of whole lines
+at a time and merged a batch at a time, and the totals and the upload file are made a batch of
+whole orders at a time. Small chunks and batches here make every boundary happen; the results
+must be the same as in one piece, and errors still name the right line. (Peak memory and time
+are measured in bench/, not asserted here.)"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from conftest import ASSETS, SAMPLES, WINDOW
+
+from incident.amazon import rawfile
+from incident.amazon.reports import open_report, read_report
+from incident.sandbox.scenario import Scenario, cancellable_reports
+
+START, END = "2026-11-20T14:00:00-08:00", "2026-11-20T14:30:00-08:00"
+
+
+@pytest.fixture
+def small_chunks(monkeypatch):
+    monkeypatch.setattr(rawfile, "CHUNK_BYTES", 700)  # a few lines per chunk
+
+
+def busy_reports(tmp_path: Path) -> tuple[Scenario, list[Path]]:
+    """An All Orders and an Unshipped report with orders inside and outside the window, several
+    SKUs, multi-line orders."""
+    from incident.sandbox.scenario import ALL_ORDERS_COLUMNS, UNSHIPPED_COLUMNS, write_report
+
+    start, end = datetime.fromisoformat(START), datetime.fromisoformat(END)
+    scenario = Scenario("US", 7, begin=start.replace(hour=12), finish=end.replace(hour=16), window_start=start,
+                        window_end=end, burst_orders=120, background_orders=200, extra_skus=5)
+    orders = list(scenario.orders())
+    paths = [tmp_path / "all.txt", tmp_path / "unshipped.txt"]
+    write_report(paths[0], ALL_ORDERS_COLUMNS, scenario.all_orders_rows(orders))
+    write_report(paths[1], UNSHIPPED_COLUMNS, scenario.unshipped_rows(orders))
+    return scenario, paths
+
+
+def test_a_report_read_in_small_chunks_gives_the_same_lines(tmp_path, monkeypatch):
+    scenario, paths = busy_reports(tmp_path)
+    skus = [scenario.incident_product.sku]
+    window = (datetime.fromisoformat(START), datetime.fromisoformat(END))
+    whole = [read_report(path, skus, window=window) for path in paths]
+    monkeypatch.setattr(rawfile, "CHUNK_BYTES", 700)
+    for path, expected in zip(paths, whole):
+        report, batches = open_report(path, skus, window=window)
+        lines = [line for batch in batches for line in batch]
+        assert [(l.order_id, l.sku, l.seq, l.fields) for l in lines] == \
+               [(l.order_id, l.sku, l.seq, l.fields) for l in expected.lines]
+        assert (report.rows_read, report.scope_rows) == (expected.rows_read, expected.scope_rows)
+        assert expected.lines and report.rows_read > len(expected.lines)
+
+
+def test_cp932_and_accents_after_the_first_chunk_in_small_chunks(small_chunks):
+    report = read_report(SAMPLES / "jp" / "all-orders.txt", ["JP-HP-BLK"])
+    assert report.encoding == "cp932" and report.lines
+
+
+def test_a_pull_in_small_chunks_and_batches_is_the_same_incident(cli, tmp_path, monkeypatch):
+    scenario, paths = busy_reports(tmp_path)
+    sku = scenario.incident_product.sku
+    cli("open", "--sku", sku, "--start", START, "--end", END)
+    whole = cli("pull", "--report", paths[0], "--report", paths[1]).stdout
+    orders = cli.json("orders")
+    monkeypatch.setattr(rawfile, "CHUNK_BYTES", 700)
+    monkeypatch.setenv("INCIDENT_HOME", str(tmp_path / "again"))
+    cli("open", "--sku", sku, "--start", START, "--end", END)
+    again = cli("pull", "--report", paths[0], "--report", paths[1]).stdout
+    assert again == whole and cli.json("orders") == orders
+    assert "0 new order lines, 0 updated" in cli("pull", "--report", paths[1], "--report", paths[0]).stdout
+
+
+def test_money_by_batch_is_scope_money_to_the_cent(cli, tmp_path):
+    from incident.scope import money, sort_store
+    from incident.totals import money_by_batch
+    from incident.workspace import store as store_mod
+
+    scenario, paths = busy_reports(tmp_path)
+    cli("open", "--sku", scenario.incident_product.sku, "--start", START, "--end", END, "--floor", "100")
+    cli("pull", "--report", paths[0], "--report", paths[1])
+    with store_mod.open_store(store_mod.home()) as store:
+        expected = money(sort_store(store))
+        for size in (1, 3, 7, 20000):
+            assert money_by_batch(store, size) == expected
+
+
+def test_export_in_batches_writes_the_same_file(cli, tmp_path, monkeypatch):
+    scenario, _, paths = cancellable_reports(tmp_path, 40, datetime.fromisoformat(START), datetime.fromisoformat(END))
+    cli("open", "--sku", scenario.incident_product.sku, "--start", START, "--end", END)
+    cli("pull", "--report", paths[0], "--report", paths[1])
+    from incident import cancellation
+    from incident.scope import sort_store
+    from incident.workspace import store as store_mod
+
+    batches = store_mod.Store.line_batches
+    monkeypatch.setattr(store_mod.Store, "line_batches", lambda self, size=0: batches(self, 3))
+    with store_mod.open_store(store_mod.home()) as store:
+        expected = cancellation.build_rows(sort_store(store), "PricingError")
+        assert len(list(store.line_batches())) > 10
+        result = cancellation.export(store, "tester")
+    assert result.rows == expected and len(expected) == 40
+
+
+def test_an_error_in_a_later_chunk_names_its_line_and_nothing_is_written(cli, tmp_path, small_chunks):
+    lines = (ASSETS / "all-orders-small.txt").read_text().splitlines()
+    header, body = lines[0], lines[1:]
+    bad = body[0].replace("\t100.00\t", "\t1,249\t", 1)
+    text = "\n".join([header, *body, "", *body[1:], "", bad]) + "\n"  # empty lines move the line numbers
+    path = tmp_path / "late.txt"
+    path.write_text(text)
+    cli("open", "--sku", "SKU-A", *WINDOW)
+    before = cli.json("log")
+    result = cli("pull", "--report", ASSETS / "unshipped-small.txt", "--report", path, code=3)
+    line = text.splitlines().index(bad) + 1
+    assert result.stderr.startswith(f"error: {path}:{line}:17: column 'item-price'"), result.stderr
+    assert cli.json("log") == before
