@@ -24,6 +24,7 @@ from pathlib import Path
 
 from incident.amazon import marketplaces, xml_orders
 from incident.amazon.cells import relay_domain_ok
+from incident.amazon.rawfile import check_regular
 from incident.amazon.reports import Report, ReportLine, open_report
 from incident.errors import IncidentError, InputFileError, UsageError
 from incident.timeutil import iso_utc
@@ -209,6 +210,7 @@ def _open(path: Path, shown_as: Path, incident, encoding: str | None):
     name the file as the user gave it). The header is checked now, before anything is written."""
     named = _NamedAs(path, shown_as)
     with named:
+        check_regular(path)  # before anything opens it: a FIFO would block
         if xml_orders.is_xml(path):  # sniffed by content, not by name
             report = xml_orders.read_xml_report(path, incident.skus)
             report.scope_rows = len(report.lines)

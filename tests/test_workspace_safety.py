@@ -150,7 +150,7 @@ def test_purge_deletes_only_the_files_the_incident_recorded_writing(small_incide
     assert "outbox.csv" in ours and any(name.endswith(".eml") for name in ours)
     (outbox / "notes.txt").write_text("mine")
     (outbox / "999-9999999-9999999.eml").write_text("not written by the incident")
-    small_incident("purge", "--yes")
+    small_incident("purge", "--yes", "--force")
     assert sorted(p.name for p in outbox.iterdir()) == ["999-9999999-9999999.eml", "notes.txt"]
 
 
@@ -164,7 +164,7 @@ def test_purge_never_deletes_through_a_link(small_incident, home, tmp_path):
     outbox.symlink_to(elsewhere)
     before = sorted(p.name for p in elsewhere.iterdir())
     log = small_incident.json("log")
-    one_line_error(small_incident.runner.invoke(cli_app(), ["purge", "--yes"]))
+    one_line_error(small_incident.runner.invoke(cli_app(), ["purge", "--yes", "--force"]))
     assert sorted(p.name for p in elsewhere.iterdir()) == before and small_incident.json("log") == log
 
 
@@ -258,7 +258,7 @@ COUNT_EVENTS = 'incident log --json | grep -c \'"action"\'\n'
 
 @needs_userns
 def test_a_full_disk_is_one_line_and_the_incident_is_unchanged(tmp_path):
-    done = in_small_disk(tmp_path, OPEN + 'incident pull --report "$ALL" >/dev/null\n' + COUNT_EVENTS + FILL
+    done = in_small_disk(tmp_path, OPEN + 'incident pull --report "$ALL" >/dev/null 2>&1\n' + COUNT_EVENTS + FILL
                          + 'incident pull --report "$UNSHIPPED"; echo "exit $?"\n'
                          + 'incident step done stop-bleeding; echo "exit $?"\n' + COUNT_EVENTS
                          + 'incident open --sku SKU-B --start 2026-11-20T14:00Z --end 2026-11-20T15:00Z; echo "exit $?"\n'

@@ -255,6 +255,7 @@ def status(incident: IncidentOpt = None, as_json: JsonOpt = False) -> None:
     from incident.scope import counts, money
 
     with open_any(home(), incident) as store:  # a closed incident is read too
+        warn_skipped(store.skipped)
         inc = store.incident()
         sorted_lines = decisions(store)
         steps = store.steps()
@@ -321,6 +322,7 @@ def show_log(ctx: typer.Context, incident: IncidentOpt = None, as_json: JsonOpt 
     from incident.after.record import open_any
 
     with open_any(home(), incident) as store:  # a closed incident is read too
+        warn_skipped(store.skipped)
         events = store.events()
     if as_json:
         print_json(events)
@@ -349,6 +351,7 @@ def purge(
     from incident.after.record import open_any
 
     with open_any(home(), incident) as store:  # a closed incident is purged too
+        warn_skipped(store.skipped)
         told = notices.summary(store)
         untold = max(told["owed"] - told["sent"] - told["not_offered"], 0)
         if untold and not force:
