@@ -14,8 +14,6 @@ import re
 import secrets
 import sqlite3
 import zlib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -25,6 +23,7 @@ from typing import Any
 
 from incident.errors import NoIncidentError, UsageError
 from incident.timeutil import iso_utc, now_utc, parse_iso
+from incident.workspace.journal import Journal
 
 DB_NAME = "incident.db"
 
@@ -97,31 +96,6 @@ BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
 CREATE TRIGGER events_append_only_delete BEFORE DELETE ON events
 BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
 """
-
-
-def _reference() -> sqlite3.Connection:
-    reference = sqlite3.connect(":memory:")
-    reference.row_factory = sqlite3.Row
-    reference.executescript(_SCHEMA)
-    return reference
-
-
-def _schema_objects() -> list[tuple[str, str, str, str]]:
-    """(kind, name, table, sql) of every object in _SCHEMA: tables first, then what is on them."""
-    rows = _reference().execute("SELECT type, name, tbl_name, sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' "
-                                "ORDER BY type != 'table', rowid").fetchall()
-    return [tuple(row) for row in rows]
-
-
-def _schema_columns(table: str) -> list[sqlite3.Row]:
-    return _reference().execute(f"PRAGMA table_info({table})").fetchall()
-
-
-def _column_sql(column: sqlite3.Row) -> str:
-    """A column as ALTER TABLE ADD COLUMN takes it (NOT NULL only with a default)."""
-    default = column["dflt_value"]
-    return (f"{column['name']} {column['type']}" + (f" DEFAULT {default}" if default is not None else "")
-            + (" NOT NULL" if column["notnull"] and default is not None else ""))
 
 
 SCHEMA_FINGERPRINT = zlib.crc32(_SCHEMA.encode()) & 0x7FFFFFFF
@@ -208,70 +182,21 @@ class OrderLine:
         return (self.order_id, self.sku, self.seq)
 
 
-class Store:
+class Store(Journal):
     """An open incident database."""
+
+    SCHEMA = _SCHEMA
 
     def __init__(self, folder: Path):
         self.folder = folder
-        self.db_path = folder / DB_NAME
-        self.conn = sqlite3.connect(self.db_path, isolation_level=None, timeout=30)
-        self.conn.row_factory = sqlite3.Row
-        self.conn.execute("PRAGMA foreign_keys = ON")
-        self._migrate()
+        super().__init__(folder / DB_NAME)
 
     @property
     def exports_dir(self) -> Path:
         return self.folder / "exports"
 
-    def close(self) -> None:
-        self.conn.close()
-
     def __enter__(self) -> Store:
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _migrate(self) -> None:
-        """Bring the database up to _SCHEMA. Every table, column, index and trigger it lacks is
-        added, so a new column or table needs no hand-written step and an incident opened by an
-        older version opens as it is. `user_version` keeps the schema's fingerprint: unchanged
-        databases skip the comparison."""
-        if self.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_FINGERPRINT:
-            return
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            have = {row["name"]: row["type"] for row in self.conn.execute("SELECT name, type FROM sqlite_master")}
-            for kind, name, table, sql in _schema_objects():
-                if name not in have:
-                    self.conn.execute(sql)
-                elif kind == "table":
-                    present = {row["name"] for row in self.conn.execute(f"PRAGMA table_info({name})")}
-                    for column in _schema_columns(name):
-                        if column["name"] not in present:
-                            self.conn.execute(f"ALTER TABLE {name} ADD COLUMN {_column_sql(column)}")
-            self.conn.execute(f"PRAGMA user_version = {SCHEMA_FINGERPRINT}")
-            self.conn.execute("COMMIT")
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-
-    # -- the one way to change anything ------------------------------------------------------
-
-    @contextmanager
-    def change(self, actor: str, action: str, details: dict[str, Any]) -> Iterator[sqlite3.Connection]:
-        """A write transaction that records its event. `details` may be updated inside the block
-        (e.g. with counts) and must never hold buyer data."""
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.conn
-            self.conn.execute("INSERT INTO events (at, actor, action, details) VALUES (?, ?, ?, ?)",
-                              (iso_utc(now_utc()), actor, action,
-                               json.dumps(details, sort_keys=True, default=str)))
-            self.conn.execute("COMMIT")
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -293,11 +218,6 @@ class Store:
                     values[name] = Decimal(values[name])
             result.append(OrderLine(**values))
         return result
-
-    def events(self) -> list[dict[str, Any]]:
-        return [{"seq": row["seq"], "at": row["at"], "actor": row["actor"],
-                 "action": row["action"], "details": json.loads(row["details"])}
-                for row in self.conn.execute("SELECT * FROM events ORDER BY seq")]
 
     def steps(self) -> list[sqlite3.Row]:
         return self.conn.execute("SELECT * FROM steps ORDER BY position").fetchall()
