@@ -24,12 +24,13 @@ if TYPE_CHECKING:
 
 def _lwa(sim: Simulator, match, query, body: bytes, fault):
     form = parse_qs(body.decode())
-    if not form.get("refresh_token") or not form.get("client_id"):
+    grantless = form.get("grant_type") == ["client_credentials"] and form.get("scope")  # Notifications destinations
+    if not grantless and not form.get("refresh_token") or not form.get("client_id"):
         return 400, {"error": "invalid_request", "error_description": "refresh_token and client_id are required"}
     token = "Atza|" + secrets.token_hex(16)
     sim.tokens[token] = sim.clock.now() + 3600
     return 200, {"access_token": token, "token_type": "bearer", "expires_in": 3600,
-                 "refresh_token": form["refresh_token"][0]}
+                 **({} if grantless else {"refresh_token": form["refresh_token"][0]})}
 
 
 def _page(items: list, query: dict, token_key: str, size: int) -> tuple[list, str | None]:
@@ -47,6 +48,8 @@ def _search_orders(sim: Simulator, match, query, body, fault):
     included = set((query.get("includedData") or "").split(",")) if isinstance(query.get("includedData"), str) \
         else set(query.get("includedData") or [])
     orders = sim._window(query, "createdAfter", "createdBefore")
+    if "lastUpdatedAfter" in query:  # incident watch polls by last update
+        orders = [o for o in orders if o.last_updated >= parse_time(query["lastUpdatedAfter"])]
     statuses = query.get("fulfillmentStatuses")
     if statuses:
         wanted = set(statuses.split(",") if isinstance(statuses, str) else statuses)
@@ -70,6 +73,8 @@ def _get_orders_v0(sim, match, query, body, fault):
     if "CreatedBefore" in query and parse_time(query["CreatedBefore"]) > sim.now() - timedelta(minutes=2):
         return 400, error("InvalidInput", "CreatedBefore must be at least two minutes before the request time.")
     orders = sim._window(query, "CreatedAfter", "CreatedBefore")
+    if "LastUpdatedAfter" in query:
+        orders = [o for o in orders if o.last_updated >= parse_time(query["LastUpdatedAfter"])]
     page, token = _page(orders, query, "NextToken", min(100, int(query.get("MaxResultsPerPage", 100))))
     payload = {"Orders": [shapes.order_v0(o) for o in page]}
     if token:
@@ -325,3 +330,7 @@ ROUTES: list[tuple[str, str, str, Callable]] = [
     (r"/listings/2021-08-01/items/(\w+)/([^/]+)", "GET", "getListingsItem", _get_listing),
     (r"/listings/2021-08-01/items/(\w+)/([^/]+)", "PATCH", "patchListingsItem", _patch_listing),
 ]
+
+from incident.sandbox.notifications import ROUTES as _NOTIFICATIONS  # noqa: E402 - incident watch's simulator side
+
+ROUTES += _NOTIFICATIONS
