@@ -193,7 +193,8 @@ class DrillWorld:
                 else:
                     order.status = "Shipped"
                     for item in order.items:
-                        item.status = "Shipped"
+                        if item.status != "Cancelled":  # an item cancelled by the feed stays cancelled
+                            item.status = "Shipped"
                     order.last_updated = at
 
     def _support(self, at: datetime, order_ids: list[str]) -> None:

@@ -36,7 +36,7 @@ def from_api(db: WatchDB, connection: Connection, now: datetime, who: str, days:
     after = now - timedelta(days=days)
     before = now - timedelta(minutes=2, seconds=5)  # Amazon's *Before must be two minutes old
     counts: Counter = Counter()
-    last = after
+    first, last = before, after
     token = None
     for _ in range(MAX_PAGES):
         kwargs = {"createdAfter": iso_utc(after), "createdBefore": iso_utc(before), "maxResultsPerPage": 100}
@@ -48,12 +48,14 @@ def from_api(db: WatchDB, connection: Connection, now: datetime, who: str, days:
             for line in lines_from_2026(order, skus):
                 if line.seq == 0:
                     counts[line.sku] += 1
-            last = max(last, parse_iso(order["createdTime"]))
+            created = parse_iso(order["createdTime"])
+            first, last = min(first, created), max(last, created)
         token = answer.next_token
         if not token:
             last = before
             break
-    return _save(db, counts, (last - after).total_seconds() / 60, "api", now, who)
+    # a younger account (or the simulator) has less history than asked for: divide by what there is
+    return _save(db, counts, (last - min(first, last)).total_seconds() / 60, "api", now, who)
 
 
 def from_report(db: WatchDB, path: Path, now: datetime, who: str) -> dict[str, float]:
