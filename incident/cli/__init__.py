@@ -158,4 +158,4 @@ def main() -> None:
 
 # The command groups, in the order `incident --help` lists them. Imported last: each registers
 # its commands on `app` and uses the helpers above.
-from incident.cli import incidents, orders, cancel, sandbox, notify, support  # noqa: E402, F401, I001
+from incident.cli import incidents, orders, cancel, sandbox, notify, support, watch, drill  # noqa: E402, F401, I001

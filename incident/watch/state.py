@@ -94,10 +94,15 @@ class WatchDB(Journal):
                      (None if list_unit is None else str(list_unit), None if net_unit is None else str(net_unit),
                       currency, status, iso_utc(now), order_id, sku))
 
-    def rate(self, sku: str, since: datetime) -> tuple[float, str | None]:
-        """Orders (weighted) of `sku` bought since then, and the first one's purchase time."""
-        row = self.conn.execute("SELECT coalesce(sum(weight), 0), min(purchase_date) FROM orders "
-                                "WHERE sku = ? AND purchase_date >= ?", (sku, iso_utc(since))).fetchone()
+    def rate(self, sku: str, since: datetime, excluding: list[str] = ()) -> tuple[float, str | None]:
+        """Orders (weighted) of `sku` bought since then, and the first one's purchase time; orders
+        that also hold one of `excluding` (a SKU already signalling) are not counted."""
+        marks = ",".join("?" * len(excluding))
+        other = f"AND order_id NOT IN (SELECT order_id FROM orders WHERE sku IN ({marks}) AND purchase_date >= ?)" \
+            if excluding else ""
+        row = self.conn.execute(f"SELECT coalesce(sum(weight), 0), min(purchase_date) FROM orders "
+                                f"WHERE sku = ? AND purchase_date >= ? {other}",
+                                (sku, iso_utc(since), *excluding, *([iso_utc(since)] if excluding else []))).fetchone()
         return float(row[0]), row[1]
 
     def active_skus(self, since: datetime) -> list[str]:
