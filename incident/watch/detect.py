@@ -51,16 +51,16 @@ def signals(db: WatchDB, settings: WatchSettings, now: datetime) -> list[Signal]
     found = []
     # the busiest SKU first: the other items in its buyers' baskets ride along with it, and are
     # judged on the orders without it, so one stacked product raises one episode, not four
-    counted = sorted(((db.rate(sku, since)[0], sku) for sku in db.active_skus(lookback)), reverse=True)
+    counted = sorted(((db.rate(sku, since, until=now)[0], sku) for sku in db.active_skus(lookback, now)), reverse=True)
     signalling: list[str] = []
     for _, sku in counted:
-        count, first = db.rate(sku, since, signalling)
+        count, first = db.rate(sku, since, signalling, now)
         per_minute = baselines.get(sku, 0.0)
         needed = threshold(settings, per_minute)
         if first and count >= needed:
             signalling.append(sku)
             found.append(Signal(sku, VELOCITY, first, count, needed, max(per_minute, settings.min_baseline_per_hour / 60) * 60))
-        for row in db.priced_since(sku, lookback):
+        for row in db.priced_since(sku, lookback, now):
             net, listed = Decimal(row["net_unit"]), Decimal(row["list_unit"]) if row["list_unit"] else None
             limit = bad_price(settings, sku, net, listed)
             if limit is not None:

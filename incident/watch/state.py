@@ -71,6 +71,9 @@ class WatchDB(Journal):
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         super().__init__(path)
+        # one commit per received batch and price check, all day long: a write-ahead log makes each
+        # commit one sync instead of several, and a crash still loses no committed notification
+        self.conn.execute("PRAGMA journal_mode = WAL")
 
     # -- orders --------------------------------------------------------------------------------
     def save_orders(self, conn: sqlite3.Connection, orders: list[SeenOrder], now: datetime) -> int:
@@ -94,20 +97,22 @@ class WatchDB(Journal):
                      (None if list_unit is None else str(list_unit), None if net_unit is None else str(net_unit),
                       currency, status, iso_utc(now), order_id, sku))
 
-    def rate(self, sku: str, since: datetime, excluding: list[str] = ()) -> tuple[float, str | None]:
+    def rate(self, sku: str, since: datetime, excluding: list[str] = (), until: datetime | None = None
+             ) -> tuple[float, str | None]:
         """Orders (weighted) of `sku` bought since then, and the first one's purchase time; orders
         that also hold one of `excluding` (a SKU already signalling) are not counted."""
         marks = ",".join("?" * len(excluding))
         other = f"AND order_id NOT IN (SELECT order_id FROM orders WHERE sku IN ({marks}) AND purchase_date >= ?)" \
             if excluding else ""
         row = self.conn.execute(f"SELECT coalesce(sum(weight), 0), min(purchase_date) FROM orders "
-                                f"WHERE sku = ? AND purchase_date >= ? {other}",
-                                (sku, iso_utc(since), *excluding, *([iso_utc(since)] if excluding else []))).fetchone()
+                                f"WHERE sku = ? AND purchase_date >= ? AND purchase_date <= ? {other}",
+                                (sku, iso_utc(since), _until(until), *excluding,
+                                 *([iso_utc(since)] if excluding else []))).fetchone()
         return float(row[0]), row[1]
 
-    def active_skus(self, since: datetime) -> list[str]:
-        return [r[0] for r in self.conn.execute("SELECT DISTINCT sku FROM orders WHERE purchase_date >= ?",
-                                                (iso_utc(since),))]
+    def active_skus(self, since: datetime, until: datetime | None = None) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT DISTINCT sku FROM orders WHERE purchase_date >= ? "
+                                                "AND purchase_date <= ?", (iso_utc(since), _until(until)))]
 
     def unpriced(self, limit: int, recheck_before: datetime, first_skus: list[str]) -> list[sqlite3.Row]:
         """Order lines to check the price of: those of `first_skus` (under a velocity signal) newest
@@ -119,9 +124,10 @@ class WatchDB(Journal):
             f"ORDER BY sku IN ({marks}) DESC, CASE WHEN sku IN ({marks}) THEN purchase_date END DESC, purchase_date "
             f"LIMIT ?", (iso_utc(recheck_before), *first_skus, *first_skus, limit)).fetchall()
 
-    def priced_since(self, sku: str, since: datetime) -> list[sqlite3.Row]:
-        return self.conn.execute("SELECT * FROM orders WHERE sku = ? AND purchase_date >= ? AND net_unit IS NOT NULL "
-                                 "ORDER BY purchase_date", (sku, iso_utc(since))).fetchall()
+    def priced_since(self, sku: str, since: datetime, until: datetime | None = None) -> list[sqlite3.Row]:
+        return self.conn.execute("SELECT * FROM orders WHERE sku = ? AND purchase_date >= ? AND purchase_date <= ? "
+                                 "AND net_unit IS NOT NULL ORDER BY purchase_date",
+                                 (sku, iso_utc(since), _until(until))).fetchall()
 
     def orders_of(self, sku: str, since: str) -> list[sqlite3.Row]:
         return self.conn.execute("SELECT * FROM orders WHERE sku = ? AND purchase_date >= ? ORDER BY purchase_date",
@@ -150,6 +156,10 @@ class WatchDB(Journal):
 
     def alerts(self) -> list[sqlite3.Row]:
         return self.conn.execute("SELECT * FROM alerts ORDER BY id").fetchall()
+
+
+def _until(until: datetime | None) -> str:
+    return iso_utc(until) if until is not None else "9999"
 
 
 def open_db(home: Path) -> WatchDB:
