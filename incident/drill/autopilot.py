@@ -17,6 +17,7 @@ from incident.amazon import feeds, live, spapi
 from incident.errors import IncidentError
 from incident.notices import support
 from incident.scope import ATTENTION, CANCELLABLE, sort_store
+from incident.watch import respond
 from incident.watch import setup as setup_mod
 from incident.watch.settings import WatchSettings
 from incident.workspace import store as store_mod
@@ -24,6 +25,7 @@ from incident.workspace import store as store_mod
 WHO = "autopilot"
 SEARCHABLE_AFTER = timedelta(minutes=2, seconds=5)  # Amazon's createdBefore must be two minutes old
 REPULL = timedelta(minutes=3)
+FBA_FOLLOW_UP = timedelta(minutes=5)  # a growing FBA list goes to Seller Support at most this often
 
 
 @dataclass
@@ -54,6 +56,7 @@ def run(env, home: Path, clock, mode: str = "push", settings: WatchSettings | No
     truth = env.truth
     finish = truth.start + timedelta(minutes=env.scenario.minutes) + timedelta(minutes=env.scenario.pending_minutes + 6)
     next_pull: datetime | None = None
+    fba_due: datetime | None = None
     fba_sent: set[str] = set()
     while now() < finish + timedelta(minutes=30):
         if env.publisher:
@@ -64,12 +67,14 @@ def run(env, home: Path, clock, mode: str = "push", settings: WatchSettings | No
             timeline.incident_id = timeline.incident_id or alert.incident_id
         if timeline.incident_id:
             with store_mod.open_store(home, timeline.incident_id) as incident_store:
-                _fba_request(env, incident_store, timeline, fba_sent, now(), say)
+                if fba_due is None or now() >= fba_due:  # what the watch saw since: the FBA list grows
+                    respond.seed(watcher.db, incident_store, truth.sku, WHO)
+                    if _fba_request(env, incident_store, timeline, fba_sent, now(), say):
+                        fba_due = now() + FBA_FOLLOW_UP
                 if next_pull is None:
                     next_pull = incident_store.incident().window_start + SEARCHABLE_AFTER
                 if now() >= next_pull:
                     settled = _pull_and_cancel(incident_store, connection, timeline, say)
-                    _fba_request(env, incident_store, timeline, fba_sent, now(), say)
                     _notify(incident_store, connection, timeline, now, say)
                     next_pull = now() + REPULL
                     if settled and now() >= finish:
@@ -92,11 +97,12 @@ def _step(env, timeline: Timeline, now: datetime, next_pull: datetime | None, mo
     return 1.0
 
 
-def _fba_request(env, incident_store, timeline: Timeline, sent: set[str], now: datetime, say) -> None:
-    """The request to Seller Support for every FBA order known now that it has not been asked about."""
+def _fba_request(env, incident_store, timeline: Timeline, sent: set[str], now: datetime, say) -> bool:
+    """The request to Seller Support for every FBA order known now that it has not been asked
+    about; whether one went out."""
     fba = {d.line.order_id for d in sort_store(incident_store) if d.bucket == "fba_support"}
     if not fba - sent:
-        return
+        return False
     text, ids = support.write_request(incident_store, "fba-request")
     support.mark_sent(incident_store, "fba-request", "fba-request", WHO)
     with open(ids, encoding="utf-8") as handle:
@@ -105,6 +111,7 @@ def _fba_request(env, incident_store, timeline: Timeline, sent: set[str], now: d
     say(f"FBA request sent to Seller Support: {len(set(listed) - sent)} orders")
     sent.update(listed)
     timeline.fba_request = timeline.fba_request or now
+    return True
 
 
 def _pull_and_cancel(incident_store, connection, timeline: Timeline, say) -> bool:

@@ -148,6 +148,15 @@ class DrillSimulator(Simulator):
         if self.world is not None:
             self.world.advance(self.now())
 
+    def _visible(self, order: Order, now: datetime) -> bool:
+        """As the simulator's, except that an order placed in the second the offer was stopped was
+        placed before it (purchase times have whole seconds; the watch may have seen it already)."""
+        if self.off_sale and order.channel == "Merchant" and order.purchase_date <= now and any(
+                order.purchase_date == stopped for item in order.items
+                for stopped, _ in self.off_sale.get(item.product.sku, ())):
+            return order.marketplace.code == self.marketplace.code
+        return super()._visible(order, now)
+
 
 class DrillWorld:
     """The warehouse, the seller's shipping and Seller Support, as timed events on the orders."""

@@ -27,10 +27,19 @@ class Polled:
     sampled: int = 0
 
 
+SEARCH_RESERVE = 6  # searchOrders tokens left for the incident's own pull (one per 3 minutes once spent)
+
+
 def choose(connection: Connection) -> str:
-    """searchOrders or getOrders: whichever has a token sooner (searchOrders on a tie: it has items)."""
+    """searchOrders (it has items and prices) while its bucket holds more than the reserve the
+    pull will need; otherwise whichever has a token sooner."""
     now = connection.clock.now()
-    waits = {op: connection._buckets[op].wait_time(now) for op in ("searchOrders", "getOrders")}
+    search, orders_v0 = connection._buckets["searchOrders"], connection._buckets["getOrders"]
+    waits = {"searchOrders": search.wait_time(now), "getOrders": orders_v0.wait_time(now)}
+    if search.tokens >= SEARCH_RESERVE + 1:
+        return "searchOrders"
+    if waits["getOrders"] == 0:
+        return "getOrders"
     return "searchOrders" if waits["searchOrders"] <= waits["getOrders"] else "getOrders"
 
 
