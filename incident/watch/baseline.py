@@ -14,7 +14,7 @@ from incident.amazon.spapi import Connection
 from incident.timeutil import iso_utc, parse_iso
 from incident.watch.state import WatchDB
 
-MAX_PAGES = 20  # searchOrders' burst: the baseline never waits for Amazon's one call per three minutes
+MAX_PAGES = 10  # half of searchOrders' burst: the baseline never waits, and leaves the rest for a pull
 
 
 def _save(db: WatchDB, counts: Counter, minutes: float, source: str, now: datetime, who: str) -> dict[str, float]:
