@@ -70,3 +70,19 @@ def test_a_bad_scenario_file_names_file_line_and_column(cli, tmp_path, text, whe
 def test_an_unknown_scenario_is_a_usage_error(cli):
     assert "use wrong-product, coupon-after-cancelled-promo, deal-plus-coupon" in \
         cli("drill", "--scenario", "nope", "--autopilot", code=2).stderr
+
+
+def test_a_team_that_does_nothing_loses_every_order(home, monkeypatch):
+    from conftest import free_port
+
+    from incident import drill
+
+    announced = []
+    card, path, _ = drill.team_drill("coupon-after-cancelled-promo", home, speed=600, minutes=15, port=free_port(),
+                                     push=False, announce=announced.extend)
+    assert any("export INCIDENT_SPAPI_ENDPOINT=http://127.0.0.1:" in line for line in announced)
+    assert card["autopilot"] is False and card["time_to_detect_s"] is None
+    assert set(card["ratings"].values()) == {"not done"}
+    assert card["mfn_orders_saved"] == card["fba_orders_saved"] == 0
+    assert card["mfn_orders_lost"] + card["fba_orders_lost"] == card["orders_at_bad_price"] == 400
+    assert path.exists()

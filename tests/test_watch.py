@@ -257,3 +257,21 @@ def test_a_bad_threshold_names_the_file_line_and_column(cli, tmp_path, monkeypat
     result = cli("watch", "--mode", "poll", "--once", code=3)
     assert f"{config}:6:3: [watch] factor: 'ten' is not a number" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_watch_once_by_polling_from_the_command_line(cli, home, monkeypatch):
+    from incident.sandbox import seeded
+
+    simulator = seeded("us")
+    simulator.start()
+    for name, value in simulator.environment("x").items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("INCIDENT_MARKETPLACE", "US")
+    try:
+        result = cli("watch", "--mode", "poll", "--once")
+        assert "0 alert(s)" in result.stdout and "baseline learnt" in result.stderr
+        again = cli("watch", "--mode", "poll", "--once")  # resumes: the baseline is kept
+        assert "baseline learnt" not in again.stderr
+        assert cli.json("watch", "status")["episodes"] == []
+    finally:
+        simulator.stop()
