@@ -40,9 +40,9 @@ class Queue:
         region = region or _region_of(queue_url) or "us-east-1"
         self.client = boto3.client("sqs", endpoint_url=endpoint_url, region_name=region)
 
-    def receive(self) -> list[dict[str, Any]]:
+    def receive(self, wait: bool = True) -> list[dict[str, Any]]:
         answer = self.client.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10,
-                                             WaitTimeSeconds=self.wait_seconds)
+                                             WaitTimeSeconds=self.wait_seconds if wait else 0)
         return answer.get("Messages") or []
 
     def delete(self, messages: list[dict[str, Any]]) -> None:
@@ -88,8 +88,10 @@ def read_notification(message: dict) -> tuple[str, list[SeenOrder]] | None:
 def drain(db: WatchDB, queue: Queue, now: datetime, who: str, max_batches: int = 50) -> Drained:
     """Receive until the queue is empty (or `max_batches`), recording then deleting each batch."""
     result = Drained()
-    for _ in range(max_batches):
-        messages = queue.receive()
+    for batch in range(max_batches):
+        # only the first call waits: later ones take what is there now, so a steady trickle of
+        # messages cannot hold the round (and the detection) back
+        messages = queue.receive(wait=batch == 0)
         if not messages:
             break
         result.received += len(messages)
@@ -99,7 +101,7 @@ def drain(db: WatchDB, queue: Queue, now: datetime, who: str, max_batches: int =
                 _record(db, conn, message, now, result)
             details.update(recorded=result.recorded, duplicates=result.duplicates, new_orders=result.new_orders)
         queue.delete(messages)  # only once recorded: a crash before this line loses nothing
-        if len(messages) < 10 and queue.wait_seconds == 0:
+        if len(messages) < 10:
             break
     return result
 

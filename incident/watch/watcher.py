@@ -68,6 +68,7 @@ class Watcher:
         elif self._poll_due(now):
             polled = poll.poll_once(self.db, self.connection, now, who)
             result.new_orders, result.polled = polled.new_lines, polled.operation
+        now = result.at = self.now()  # the long poll may have waited: judge at the moment it returned
         found = detect.signals(self.db, self.settings, now)
         suspects = sorted({s.sku for s in found if s.kind == detect.VELOCITY and not self._confirmed(s.sku)})
         result.priced = prices.check(self.db, self.connection, now, who, suspects, self.settings.price_checks_per_tick)
