@@ -16,6 +16,7 @@ from incident.watch.state import SeenOrder, WatchDB
 
 OVERLAP = timedelta(seconds=90)  # Amazon's lastUpdated can lag: ask a little before the last poll
 CURSOR = "poll_last_updated_after"
+UNKNOWN_SKU = "?"  # an order listed by v0 but not read: its SKU is not known
 _CHANNEL = {"MERCHANT": "Merchant", "AMAZON": "Amazon", "MFN": "Merchant", "AFN": "Amazon"}
 
 
@@ -92,6 +93,11 @@ def poll_once(db: WatchDB, connection: Connection, now: datetime, who: str, samp
                 seen.append(line)
                 prices.append((line, *unit_prices(order, sku)))
         result.sampled = len(chosen)
+        for summary in fresh[:len(fresh) - len(chosen)]:  # not read: kept, unweighted, for when a spike began
+            seen.append(SeenOrder(order_id=summary["AmazonOrderId"], sku=UNKNOWN_SKU, weight=0.0, source="poll",
+                                  purchase_date=iso_utc(parse_iso(summary["PurchaseDate"])),
+                                  channel=_CHANNEL.get(summary.get("FulfillmentChannel")),
+                                  status=summary.get("OrderStatus")))
     details = {"operation": operation, "orders": result.orders, "since": iso_utc(since)}
     with db.change(who, "poll", details) as conn:
         result.new_lines = db.save_orders(conn, seen, now)

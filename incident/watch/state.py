@@ -119,7 +119,8 @@ class WatchDB(Journal):
         first, then the others oldest first; a Pending one again after a while."""
         marks = ",".join("?" * len(first_skus)) or "''"
         return self.conn.execute(
-            f"SELECT * FROM orders WHERE net_unit IS NULL AND coalesce(status, '') NOT IN ('Cancelled', 'Canceled') "
+            f"SELECT * FROM orders WHERE net_unit IS NULL AND sku != '?' "
+            f"AND coalesce(status, '') NOT IN ('Cancelled', 'Canceled') "
             f"AND (price_checked_at IS NULL OR price_checked_at < ?) "
             f"ORDER BY sku IN ({marks}) DESC, CASE WHEN sku IN ({marks}) THEN purchase_date END DESC, purchase_date "
             f"LIMIT ?", (iso_utc(recheck_before), *first_skus, *first_skus, limit)).fetchall()
