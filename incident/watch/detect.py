@@ -68,3 +68,21 @@ def signals(db: WatchDB, settings: WatchSettings, now: datetime) -> list[Signal]
                                     row["currency"], limit))
                 break
     return found
+
+
+def first_bad(db: WatchDB, settings: WatchSettings, sku: str, first: datetime, now: datetime) -> datetime:
+    """The first order after the last one known to be at a good price: the stacked price began
+    somewhere after it, and the orders between (Pending ones hide their price; polled v0 orders
+    not read have no SKU) may be bad."""
+    from incident.timeutil import iso_utc, parse_iso
+
+    lookback = iso_utc(now - timedelta(minutes=settings.quiet_minutes))
+    rows = db.conn.execute("SELECT purchase_date, net_unit, list_unit FROM orders WHERE sku IN (?, '?') "
+                           "AND purchase_date >= ? AND purchase_date < ? ORDER BY purchase_date DESC",
+                           (sku, lookback, iso_utc(first))).fetchall()
+    for row in rows:
+        if row["net_unit"] is not None and bad_price(settings, sku, Decimal(row["net_unit"]),
+                                                     Decimal(row["list_unit"]) if row["list_unit"] else None) is None:
+            break
+        first = parse_iso(row["purchase_date"])
+    return first

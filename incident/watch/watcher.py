@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +94,7 @@ class Watcher:
         anything else only keeps the episode alive."""
         episode = self.db.open_episode(sku)
         priced = any(s.kind == detect.PRICE for s in found)
-        first = self._first_bad(sku, alerts.first_at(found), now)
+        first = detect.first_bad(self.db, self.settings, sku, alerts.first_at(found), now)
         if episode is not None:
             first = min(first, parse_iso(episode["first_bad_at"]))
         newly_confirmed = priced and (episode is None or not episode["confirmed_at"])
@@ -125,21 +124,6 @@ class Watcher:
             conn.execute("INSERT INTO alerts (at, sku, kind, episode_id, text, delivered) VALUES (?, ?, ?, ?, ?, ?)",
                          (iso_utc(now), sku, kind, episode_id, alert.text(), str(delivered)))
         return alert
-
-    def _first_bad(self, sku: str, first: datetime, now: datetime) -> datetime:
-        """The first order after the last one known to be at a good price: the stacked price began
-        somewhere after it, and the orders between (Pending ones hide their price) may be bad."""
-        lookback = iso_utc(now - timedelta(minutes=self.settings.quiet_minutes))
-        rows = self.db.conn.execute("SELECT purchase_date, net_unit, list_unit FROM orders WHERE sku IN (?, '?') "
-                                    "AND purchase_date >= ? AND purchase_date < ? ORDER BY purchase_date DESC",
-                                    (sku, lookback, iso_utc(first))).fetchall()
-        for row in rows:
-            if row["net_unit"] is not None and detect.bad_price(
-                    self.settings, sku, Decimal(row["net_unit"]),
-                    Decimal(row["list_unit"]) if row["list_unit"] else None) is None:
-                break
-            first = parse_iso(row["purchase_date"])
-        return first
 
     def _respond(self, alert: alerts.Alert, episode_id: int, found: list[detect.Signal]) -> None:
         price = next(s for s in found if s.kind == detect.PRICE)
