@@ -20,11 +20,13 @@ from incident.scope import ATTENTION, CANCELLABLE, sort_store
 from incident.watch import respond
 from incident.watch import setup as setup_mod
 from incident.watch.settings import WatchSettings
+from incident.timeutil import parse_iso
 from incident.workspace import store as store_mod
 
 WHO = "autopilot"
 SEARCHABLE_AFTER = timedelta(minutes=2, seconds=5)  # Amazon's createdBefore must be two minutes old
 REPULL = timedelta(minutes=3)
+RETRY = timedelta(seconds=15)
 FBA_FOLLOW_UP = timedelta(minutes=5)  # a growing FBA list goes to Seller Support at most this often
 
 
@@ -65,6 +67,9 @@ def run(env, home: Path, clock, mode: str = "push", settings: WatchSettings | No
         for alert in result.alerts:
             timeline.detected = timeline.detected or alert.at
             timeline.incident_id = timeline.incident_id or alert.incident_id
+            priced = [s for s in alert.signals if s.kind == "price"]
+            if priced and next_pull is None:  # the first bad order seen can be searched two minutes on
+                next_pull = parse_iso(priced[0].first_at) + SEARCHABLE_AFTER + timedelta(seconds=1)
         if timeline.incident_id:
             with store_mod.open_store(home, timeline.incident_id) as incident_store:
                 if fba_due is None or now() >= fba_due:  # what the watch saw since: the FBA list grows
@@ -72,11 +77,11 @@ def run(env, home: Path, clock, mode: str = "push", settings: WatchSettings | No
                     if _fba_request(env, incident_store, timeline, fba_sent, now(), say):
                         fba_due = now() + FBA_FOLLOW_UP
                 if next_pull is None:
-                    next_pull = incident_store.incident().window_start + SEARCHABLE_AFTER
+                    next_pull = incident_store.incident().window_start + SEARCHABLE_AFTER + timedelta(seconds=1)
                 if now() >= next_pull:
                     settled = _pull_and_cancel(incident_store, connection, timeline, say)
                     _notify(incident_store, connection, timeline, now, say)
-                    next_pull = now() + REPULL
+                    next_pull = now() + (REPULL if settled is not None else RETRY)
                     if settled and now() >= finish:
                         break
         clock.sleep(_step(env, timeline, now(), next_pull, mode, settings))
@@ -114,9 +119,10 @@ def _fba_request(env, incident_store, timeline: Timeline, sent: set[str], now: d
     return True
 
 
-def _pull_and_cancel(incident_store, connection, timeline: Timeline, say) -> bool:
+def _pull_and_cancel(incident_store, connection, timeline: Timeline, say) -> bool | None:
     """One live pull and, when there is something to cancel, one feed; True once no
-    seller-fulfilled order is left to cancel or waiting for its price."""
+    seller-fulfilled order is left to cancel or waiting for its price; None when Amazon could not
+    be asked (too soon, or an error): try again shortly."""
     try:
         pulled = live.LivePull(incident_store, connection, WHO).run()
         say(f"pulled {pulled.orders_seen} orders ({pulled.new_lines} new lines)")
@@ -126,7 +132,7 @@ def _pull_and_cancel(incident_store, connection, timeline: Timeline, say) -> boo
             say(f"feed {result.feed_id}: {result.accepted} of {result.rows} cancelled")
     except IncidentError as exc:
         say(f"warning: {exc}")
-        return False
+        return None
     left = [d for d in sort_store(incident_store) if (d.line.fulfillment_channel or "") == "Merchant"
             and (d.bucket == CANCELLABLE or d.bucket == ATTENTION and "pending" in d.reason)]
     return not left

@@ -22,6 +22,7 @@ class Alert:
     at: datetime
     first_at: datetime
     signals: list[Signal]
+    window_start: datetime | None = None  # the incident's window: from the last order known at a good price
     incident_id: str | None = None
     stopped: list[str] = field(default_factory=list)  # SKUs set to quantity 0
     notes: list[str] = field(default_factory=list)

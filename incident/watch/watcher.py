@@ -94,7 +94,10 @@ class Watcher:
         anything else only keeps the episode alive."""
         episode = self.db.open_episode(sku)
         priced = any(s.kind == detect.PRICE for s in found)
-        first = detect.first_bad(self.db, self.settings, sku, alerts.first_at(found), now)
+        # detection is timed from the first order known to be bad (the first in the rate's window
+        # when no price is known yet)
+        known = alerts.first_at([s for s in found if s.kind == detect.PRICE] or found)
+        first = detect.first_bad(self.db, self.settings, sku, known, now)  # the window may start earlier
         if episode is not None:
             first = min(first, parse_iso(episode["first_bad_at"]))
         newly_confirmed = priced and (episode is None or not episode["confirmed_at"])
@@ -106,7 +109,7 @@ class Watcher:
                     "INSERT INTO episodes (sku, detected_at, first_bad_at, last_signal_at, confirmed_at, detect_seconds) "
                     "VALUES (?, ?, ?, ?, ?, ?)", (sku, iso_utc(now), iso_utc(first), iso_utc(now),
                                                   iso_utc(now) if priced else None,
-                                                  (now - first).total_seconds())).lastrowid
+                                                  (now - known).total_seconds())).lastrowid
             else:
                 episode_id = episode["id"]
                 conn.execute("UPDATE episodes SET last_signal_at = ?, first_bad_at = ?, confirmed_at = coalesce(confirmed_at, ?) "
@@ -114,7 +117,7 @@ class Watcher:
             details["episode"] = episode_id
         if episode is not None and not newly_confirmed:
             return None
-        alert = alerts.Alert(sku, kind, now, first, found)
+        alert = alerts.Alert(sku, kind, now, known, found, window_start=first)
         if newly_confirmed and (self.options.auto_open or self.options.auto_stop_sales):
             self._respond(alert, episode_id, found)
         delivered = alerts.deliver(alert, self.settings, self.terminal)
@@ -129,7 +132,7 @@ class Watcher:
         price = next(s for s in found if s.kind == detect.PRICE)
         floor = self.settings.floor(alert.sku) or price.limit
         try:
-            opened = respond.open_incident(self.db, self.home, alert.sku, alert.first_at, floor,
+            opened = respond.open_incident(self.db, self.home, alert.sku, alert.window_start, floor,
                                            self.options.marketplace, self.options.who)
         except IncidentError as exc:
             alert.notes.append(f"could not open the incident: {exc}")
