@@ -275,3 +275,47 @@ def test_watch_once_by_polling_from_the_command_line(cli, home, monkeypatch):
         assert cli.json("watch", "status")["episodes"] == []
     finally:
         simulator.stop()
+
+
+def test_the_watch_backs_off_when_the_queue_is_gone_and_says_so(aws, home, monkeypatch):
+    from incident.sandbox import seeded
+
+    clock = VirtualClock(START.timestamp())
+    simulator = seeded("us", clock=clock)
+    simulator.start()
+    for name, value in simulator.environment("x").items():
+        monkeypatch.setenv(name, value)
+    try:
+        connection = spapi.Connection(spapi.load_settings("US"), clock=clock)
+        dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+        settings = WatchSettings(queue_url=f"{dead}/123456789012/gone", sqs_endpoint=dead, heartbeat_minutes=0.01)
+        lines: list[str] = []
+        watcher = watch.build(home, watch.Options(), settings=settings, connection=connection, wait_seconds=0,
+                              terminal=lines.append)
+        started = clock.now()
+        rounds = iter(range(4))
+        watcher.run(should_stop=lambda: next(rounds, None) is None)
+        waits = [line.rsplit("in ", 1)[1] for line in lines if line.startswith("warning:")]
+        assert waits == ["2 s", "4 s", "8 s", "16 s"]
+        assert clock.now() - started >= 30
+        assert all("127.0.0.1" not in line or "warning" not in line for line in lines)
+        with pytest.raises(Exception, match="the watch round failed"):
+            watcher.run(once=True)  # for cron: one clear error and a non-zero exit
+    finally:
+        simulator.stop()
+
+
+def test_the_watch_database_migrates_itself(home):
+    import sqlite3
+
+    home.mkdir(parents=True)
+    old = sqlite3.connect(home / state.DB_NAME)
+    old.executescript("CREATE TABLE orders (order_id TEXT NOT NULL, sku TEXT NOT NULL, purchase_date TEXT NOT NULL, "
+                      "source TEXT NOT NULL, first_seen TEXT NOT NULL, PRIMARY KEY (order_id, sku));"
+                      "INSERT INTO orders VALUES ('111-1', 'SKU-A', '2026-11-20T22:00:00Z', 'push', '2026-11-20T22:00:01Z');")
+    old.close()
+    with state.open_db(home) as db:
+        columns = {r["name"] for r in db.conn.execute("PRAGMA table_info(orders)")}
+        assert {"weight", "net_unit", "price_checked_at"} <= columns
+        assert db.rate("SKU-A", START - timedelta(hours=1))[0] == 1.0  # the old row counts, weight 1
+        assert db.alerts() == [] and db.episodes() == []

@@ -45,13 +45,8 @@ def drill(
                 err.print(line, markup=False, highlight=False, soft_wrap=True)
     else:
         announce = lambda lines: [err.print(line, markup=False, highlight=False, soft_wrap=True) for line in lines]  # noqa: E731
-        stopped = []
-        try:
-            card, path, previous = drill_mod.team_drill(scenario, home(), speed=speed, port=port, minutes=minutes,
-                                                        push=mode == "push", announce=announce,
-                                                        should_stop=lambda: bool(stopped))
-        except KeyboardInterrupt:
-            raise UsageError("the drill was stopped before it could be scored") from None
+        card, path, previous = drill_mod.team_drill(scenario, home(), speed=speed, port=port, minutes=minutes,
+                                                    push=mode == "push", announce=announce)
     if as_json:
         print_json(card)
         return

@@ -84,11 +84,14 @@ def team_drill(scenario_name: str, home: Path, *, speed: float = 1.0, port: int 
     length = timedelta(minutes=minutes if minutes is not None else scenario.starts_in_minutes + scenario.minutes + 60)
     with environment.start(scenario, start, clock, push=push, port=port) as env:
         announce(_banner(env, home, speed, length))
-        while datetime.fromtimestamp(clock.now(), UTC) < start + length and not should_stop():
-            if env.publisher:
-                env.publisher.pump()
-            env.world.advance(datetime.fromtimestamp(clock.now(), UTC))
-            clock.sleep(min(1.0, 0.5 * speed))
+        try:
+            while datetime.fromtimestamp(clock.now(), UTC) < start + length and not should_stop():
+                if env.publisher:
+                    env.publisher.pump()
+                env.world.advance(datetime.fromtimestamp(clock.now(), UTC))
+                clock.sleep(min(1.0, 0.5 * speed))
+        except KeyboardInterrupt:  # the team ends the drill early: score what was done
+            pass
         detected, fba_request = _team_record(home, clock)
         notified = max((datetime.fromtimestamp(m["at"], UTC) for m in env.sim.messages), default=None)
         _settle(env)

@@ -71,8 +71,8 @@ class Environment:
         values["INCIDENT_MARKETPLACE"] = self.scenario.marketplace
         if self.sqs:
             values.update(INCIDENT_SQS_ENDPOINT=self.sqs.endpoint, INCIDENT_WATCH_QUEUE_URL=self.queue_url or "",
-                          AWS_DEFAULT_REGION=REGION, AWS_ACCESS_KEY_ID=os.environ.get("AWS_ACCESS_KEY_ID") or "drill",
-                          AWS_SECRET_ACCESS_KEY=os.environ.get("AWS_SECRET_ACCESS_KEY") or "drill")
+                          # the local queue takes any key: never the seller's own (the banner prints these)
+                          AWS_DEFAULT_REGION=REGION, AWS_ACCESS_KEY_ID="drill", AWS_SECRET_ACCESS_KEY="drill")
         return values
 
     def stop(self) -> None:

@@ -35,10 +35,14 @@ class Queue:
     def __init__(self, queue_url: str, endpoint_url: str | None = None, region: str | None = None,
                  wait_seconds: int = 20):
         import boto3
+        from botocore.config import Config
 
         self.queue_url, self.wait_seconds = queue_url, wait_seconds
         region = region or _region_of(queue_url) or "us-east-1"
-        self.client = boto3.client("sqs", endpoint_url=endpoint_url, region_name=region)
+        # the watch backs off by itself (and says so): boto3 only retries once, quickly
+        config = Config(retries={"mode": "standard", "max_attempts": 2}, connect_timeout=5,
+                        read_timeout=wait_seconds + 15)
+        self.client = boto3.client("sqs", endpoint_url=endpoint_url, region_name=region, config=config)
 
     def receive(self, wait: bool = True) -> list[dict[str, Any]]:
         answer = self.client.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10,
