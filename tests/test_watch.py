@@ -20,7 +20,7 @@ from incident.amazon import spapi
 from incident.amazon.ratelimits import VirtualClock
 from incident.drill import environment
 from incident.sandbox import drills, notifications
-from incident.watch import detect, push, setup, state
+from incident.watch import detect, metrics, push, setup, state
 from incident.watch.settings import WatchSettings
 from incident.workspace import store
 
@@ -319,3 +319,26 @@ def test_the_watch_database_migrates_itself(home):
         assert {"weight", "net_unit", "price_checked_at"} <= columns
         assert db.rate("SKU-A", START - timedelta(hours=1))[0] == 1.0  # the old row counts, weight 1
         assert db.alerts() == [] and db.episodes() == []
+
+
+def test_get_order_metrics_is_a_cheap_signal_for_the_skus_listed(aws, home):
+    from decimal import Decimal
+
+    scenario = drills.load("coupon-after-cancelled-promo")
+    env, clock = drill_env(scenario, push_mode=False)
+    with env:
+        connection = spapi.Connection(spapi.load_settings("US"), clock=clock)
+        settings = WatchSettings(metrics_skus=[env.truth.sku], floors={env.truth.sku: Decimal(100)})
+        watcher = watch.build(home, watch.Options(mode="poll"), settings=settings, connection=connection,
+                              wait_seconds=0, terminal=lambda line: None)
+        first_bad = env.truth.first_bad_at
+        clock.sleep((first_bad - START).total_seconds() + 20)
+        found = metrics.signals(connection, settings, {}, watcher.now())
+        answers = [op for op, _ in env.sim.calls if op == "getOrderMetrics"]
+        schema = json.loads((MODELS / "sales.json").read_text())["definitions"]["OrderMetricsInterval"]
+        from incident.sandbox.sales import _metrics
+
+        shaped = _metrics(env.sim, first_bad, watcher.now(), env.truth.sku)
+    assert answers == ["getOrderMetrics"]
+    assert {s.kind for s in found} == {"velocity", "price"} and all(s.source == "metrics" for s in found)
+    assert [k for k in schema["required"] if k not in shaped] == []

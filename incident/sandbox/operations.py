@@ -332,5 +332,6 @@ ROUTES: list[tuple[str, str, str, Callable]] = [
 ]
 
 from incident.sandbox.notifications import ROUTES as _NOTIFICATIONS  # noqa: E402 - incident watch's simulator side
+from incident.sandbox.sales import ROUTES as _SALES  # noqa: E402
 
-ROUTES += _NOTIFICATIONS
+ROUTES += _NOTIFICATIONS + _SALES

@@ -26,6 +26,7 @@ class Signal:
     list_unit: Decimal | None = None
     currency: str | None = None
     limit: Decimal | None = None  # the floor, or the share of list price, it fell under
+    source: str = "orders"  # orders (the watch's own order lines) or metrics (getOrderMetrics)
 
 
 def threshold(settings: WatchSettings, per_minute: float) -> float:

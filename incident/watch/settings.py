@@ -23,6 +23,7 @@ class WatchSettings:
     min_baseline_per_hour: float = 3.0  # a SKU with little history counts as selling this much
     price_share: float = 0.5  # where no floor is known: a net unit price below this share of list price
     floors: dict[str, Decimal] = field(default_factory=dict)  # SKU -> lowest acceptable net unit price
+    metrics_skus: list[str] = field(default_factory=list)  # SKUs also watched by getOrderMetrics each round
     quiet_minutes: float = 60.0  # an episode ends after this long without a signal: one incident per episode
     poll_minutes: float = 1.0  # polling mode: how often to ask for updated orders
     history_days: float = 7.0  # how far back the baseline is learnt
@@ -79,6 +80,11 @@ def load(explicit: Path | None = None) -> WatchSettings:
                 settings.floors = {str(sku): Decimal(str(amount)) for sku, amount in value.items()}
             except InvalidOperation:
                 raise bad(key, "holds a value that is not an amount", 'Write amounts like 100 or 99.50') from None
+            continue
+        if key == "metrics_skus":
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value) or len(value) > 15:
+                raise bad(key, "must be a list of up to 15 SKUs", 'Write it like metrics_skus = ["SKU-1", "SKU-2"]')
+            settings.metrics_skus = value
             continue
         default = getattr(settings, key)
         if isinstance(default, (int, float)) and not isinstance(default, bool):

@@ -15,7 +15,7 @@ from typing import Any
 from incident.amazon.spapi import ApiError, Connection
 from incident.errors import IncidentError
 from incident.timeutil import iso_utc, parse_iso
-from incident.watch import alerts, detect, poll, prices, push, respond
+from incident.watch import alerts, detect, metrics, poll, prices, push, respond
 from incident.watch.settings import WatchSettings, as_dict
 from incident.watch.state import WatchDB
 
@@ -70,10 +70,12 @@ class Watcher:
             result.new_orders, result.polled = polled.new_lines, polled.operation
         now = result.at = self.now()  # the long poll may have waited: judge at the moment it returned
         found = detect.signals(self.db, self.settings, now)
+        if self.settings.metrics_skus:
+            found += metrics.signals(self.connection, self.settings, self.db.baselines(), now)
         suspects = sorted({s.sku for s in found if s.kind == detect.VELOCITY and not self._confirmed(s.sku)})
         result.priced = prices.check(self.db, self.connection, now, who, suspects, self.settings.price_checks_per_tick)
         if result.priced:
-            found = detect.signals(self.db, self.settings, now)
+            found = detect.signals(self.db, self.settings, now) + [s for s in found if s.source == "metrics"]
         for sku in sorted({s.sku for s in found}):
             alert = self._episode(sku, [s for s in found if s.sku == sku], now)
             if alert is not None:
