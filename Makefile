@@ -25,6 +25,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_pull.py
 	$(BIN)/python bench/bench_live.py
 	$(BIN)/python bench/bench_notices.py
+	$(BIN)/python bench/bench_watch.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -15,7 +15,7 @@ DEFAULT_PLANS: dict[str, tuple[float, int]] = {
     "getFeedDocument": (0.0222, 10), "createUnexpectedProblem": (1.0, 5),
     "getMessagingActionsForOrder": (1.0, 5), "getAttributes": (1.0, 5),
     "patchListingsItem": (5.0, 5), "getListingsItem": (5.0, 10),
-    "createRestrictedDataToken": (1.0, 10),
+    "createRestrictedDataToken": (1.0, 10), "getOrderMetrics": (0.5, 15),
 }
 
 

@@ -257,5 +257,5 @@ def main() -> None:
 
 # The command groups, in the order `incident --help` lists them. Imported last: each registers
 # its commands on `app` and uses the helpers above.
-from incident.cli import incidents, steps, orders, cancel, sandbox, notify, support, prevent  # noqa: E402, F401, I001
+from incident.cli import incidents, steps, orders, cancel, sandbox, notify, support, prevent, watch, drill  # noqa: E402, F401, I001
 from incident.cli import after  # noqa: E402, F401, I001

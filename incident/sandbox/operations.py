@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
-from incident.sandbox import feeds, listings, promotions, shapes
+from incident.sandbox import feeds, listings, notifications, promotions, sales, shapes
 from incident.sandbox.scenario import ALL_ORDERS_COLUMNS, UNSHIPPED_COLUMNS, Order
 from incident.sandbox.wire import STATUS_2026, error, iso, parse_time
 
@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 
 def _lwa(sim: Simulator, match, query, body: bytes, fault):
     form = parse_qs(body.decode())
-    if not form.get("refresh_token") or not form.get("client_id"):
+    grantless = form.get("grant_type") == ["client_credentials"] and form.get("scope")  # Notifications destinations
+    if not grantless and not form.get("refresh_token") or not form.get("client_id"):
         return 400, {"error": "invalid_request", "error_description": "refresh_token and client_id are required"}
     if sim.refuse_login == "invalid_grant":  # Login with Amazon's words for a revoked or mistyped refresh token
         return 400, {"error": "invalid_grant", "error_description": "The request has an invalid grant parameter : refresh_token"}
@@ -33,7 +34,7 @@ def _lwa(sim: Simulator, match, query, body: bytes, fault):
     token = "Atza|" + secrets.token_hex(16)
     sim.tokens[token] = sim.clock.now() + 3600
     return 200, {"access_token": token, "token_type": "bearer", "expires_in": 3600,
-                 "refresh_token": form["refresh_token"][0]}
+                 **({} if grantless else {"refresh_token": form["refresh_token"][0]})}
 
 
 def _page(items: list, query: dict, token_key: str, size: int) -> tuple[list, str | None]:
@@ -262,6 +263,7 @@ REQUIRED_QUERY: dict[str, tuple[str, ...]] = {
     "patchListingsItem": ("marketplaceIds",),
     "searchPromotions": ("marketplaceIds",),
     "getSelection": ("revisionId",),
+    "getOrderMetrics": ("marketplaceIds", "interval", "granularity"),
 }
 
 ROUTES: list[tuple[str, str, str, Callable]] = [
@@ -289,3 +291,4 @@ ROUTES: list[tuple[str, str, str, Callable]] = [
     (r"/listings/2021-08-01/items/(\w+)/([^/]+)", "PATCH", "patchListingsItem", listings.patch_listing),
 ]
 ROUTES += promotions.ROUTES  # Promotions API 2025-12-01: incident/sandbox/promotions.py
+ROUTES += notifications.ROUTES + sales.ROUTES  # incident watch's simulator side

@@ -1,0 +1,88 @@
+"""incident drill: the scenarios, the autopilot end to end on simulated time (real SQS via moto's
+server, the SP-API simulator through python-amazon-sp-api), the scorecard and its keeping."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from incident.sandbox import drills
+
+KEYS = ("time_to_detect_s", "time_to_stop_sales_s", "time_to_submit_s", "time_to_fba_request_s",
+        "mfn_orders_saved", "mfn_orders_lost", "fba_orders_saved", "fba_orders_lost")
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    for name, value in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}.items():
+        monkeypatch.setenv(name, value)
+
+
+def test_autopilot_on_the_second_incident_prints_the_scorecard_and_keeps_it(cli, aws, home):
+    card = cli.json("drill", "--scenario", "coupon-after-cancelled-promo", "--autopilot")
+    assert all(key in card for key in KEYS)
+    assert card["time_to_detect_s"] <= 10
+    assert card["time_to_stop_sales_s"] <= 60
+    assert card["time_to_fba_request_s"] - card["time_to_detect_s"] <= 120
+    placed = card["mfn_orders_saved"] + card["mfn_orders_lost"]
+    assert placed and card["mfn_orders_saved"] / placed >= 0.95
+    assert card["orders_at_bad_price"] == 400 and card["saved_share"] > 0.75  # better than the real incident
+    assert set(card["ratings"].values()) <= set(("done without problems", "done with some problems",
+                                                 "done with major problems", "not done"))
+    kept = list((home / "drills").glob("*.json"))
+    assert len(kept) == 1 and json.loads(kept[0].read_text())["time_to_detect_s"] == card["time_to_detect_s"]
+    again = cli("drill", "--scenario", "coupon-after-cancelled-promo", "--autopilot").stdout
+    assert "(last drill:" in again and "Saved" in again
+    assert "coupon-after-cancelled-promo" in cli("drill", "history").stdout
+
+
+def test_autopilot_by_polling_alone(cli, home):
+    card = cli.json("drill", "--scenario", "coupon-after-cancelled-promo", "--autopilot", "--mode", "poll")
+    assert card["mode"] == "poll" and card["time_to_detect_s"] <= 60
+    placed = card["mfn_orders_saved"] + card["mfn_orders_lost"]
+    assert card["mfn_orders_saved"] / placed >= 0.95
+
+
+def test_a_team_scenario_file_builds_on_a_built_in_one(tmp_path):
+    path = tmp_path / "our-flash-sale.yaml"
+    path.write_text("based_on: deal-plus-coupon\norders: 120\nminutes: 10\ncurve: ramp\nfba_pick_minutes: 45\n")
+    scenario = drills.load(str(path))
+    assert (scenario.name, scenario.orders, scenario.minutes, scenario.curve) == ("our-flash-sale", 120, 10.0, "ramp")
+    assert scenario.discount_share == drills.BUILTIN["deal-plus-coupon"].discount_share
+
+
+@pytest.mark.parametrize("text, where, words", [
+    ("orders: 400\nminutes: three\n", ":2:10:", "minutes: 'three' is not a number"),
+    ("orders: 400\n  speed: 3\n", ":2:", "not valid YAML"),
+    ("orderz: 400\n", ":1:1:", "'orderz' is not a scenario setting"),
+    ("curve: zigzag\n", ":1:8:", "curve: 'zigzag' is not one of front, even, ramp"),
+    ("mfn_share: 1.5\n", ":1:12:", "mfn_share: 1.5 is out of range"),
+])
+def test_a_bad_scenario_file_names_file_line_and_column(cli, tmp_path, text, where, words):
+    path = tmp_path / "ours.yaml"
+    path.write_text(text)
+    result = cli("drill", "--scenario", path, "--autopilot", code=3)
+    assert f"{path}{where}" in result.stderr and words in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_an_unknown_scenario_is_a_usage_error(cli):
+    assert "use wrong-product, coupon-after-cancelled-promo, deal-plus-coupon" in \
+        cli("drill", "--scenario", "nope", "--autopilot", code=2).stderr
+
+
+def test_a_team_that_does_nothing_loses_every_order(home, monkeypatch):
+    from conftest import free_port
+
+    from incident import drill
+
+    announced = []
+    card, path, _ = drill.team_drill("coupon-after-cancelled-promo", home, speed=600, minutes=15, port=free_port(),
+                                     push=False, announce=announced.extend)
+    assert any("export INCIDENT_SPAPI_ENDPOINT=http://127.0.0.1:" in line for line in announced)
+    assert card["autopilot"] is False and card["time_to_detect_s"] is None
+    assert set(card["ratings"].values()) == {"not done"}
+    assert card["mfn_orders_saved"] == card["fba_orders_saved"] == 0
+    assert card["mfn_orders_lost"] + card["fba_orders_lost"] == card["orders_at_bad_price"] == 400
+    assert path.exists()
