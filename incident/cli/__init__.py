@@ -53,8 +53,8 @@ def _fail(exc: IncidentError) -> NoReturn:
 app = typer.Typer(cls=Group, no_args_is_help=True, add_completion=False, rich_markup_mode=None,
                   help="Run a pricing incident: scope the orders, cancel them, keep the log.")
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+out = Console(highlight=False, emoji=False)  # ":name:" in report data stays as typed
+err = Console(stderr=True, highlight=False, emoji=False)
 
 IncidentOpt = Annotated[str | None, typer.Option(
     "--incident", help="Incident id (default: the most recent open incident).",
