@@ -2,7 +2,12 @@
 Unshipped report; `incident pull` + `cancel export` for one SKU, against pandas (pyarrow engine)
 just reading the same files; peak memory; start-up time of `incident --help` and `status`.
 
-    make bench            (or: .venv/bin/python bench/bench_pull.py [--lines N])
+    make bench            (or: .venv/bin/python bench/bench_pull.py [--lines N] [--in-scope SHARE])
+
+`--in-scope` chooses how much of the report the incident is about: `few` (one SKU among 2,200,
+the default), `skus` (every line is the scope's SKU, bought over 31 days: most of it outside the
+28-minute window) or `all` (every line is the scope's SKU and inside the window: a million
+affected lines). Memory must stay under 1 GB whichever.
 
 Writes bench/results-pull.json and prints a Markdown table for bench/README.md.
 """
@@ -43,6 +48,34 @@ def generate(lines: int) -> tuple[Path, Path]:
     return all_path, unshipped_path
 
 
+def in_scope(paths: tuple[Path, Path], share: str) -> tuple[Path, Path]:
+    """The same reports with every line the scope's SKU (`skus`), and also bought inside the
+    window (`all`): the lines keep their orders, quantities, prices and buyers."""
+    if share == "few":
+        return paths
+    made = []
+    for path in paths:
+        target = path.with_name(f"{path.stem}-{share}.txt")
+        made.append(target)
+        if target.exists():
+            continue
+        with open(path, encoding="utf-8") as source, open(target, "w", encoding="utf-8") as out:
+            header = source.readline()
+            out.write(header)
+            names = header.rstrip("\n").split("\t")
+            sku, bought = names.index("sku"), names.index("purchase-date")
+            updated = names.index("last-updated-date") if "last-updated-date" in names else None
+            for number, line in enumerate(source):
+                cells = line.rstrip("\n").split("\t")
+                cells[sku] = "SONIC-HP-BLK"
+                if share == "all":  # spread over the window's 28 minutes, second by second
+                    cells[bought] = f"2026-11-20T14:{2 + number // 60 % 28:02d}:{number % 60:02d}-08:00"
+                    if updated is not None:
+                        cells[updated] = cells[bought]
+                out.write("\t".join(cells) + "\n")
+    return made[0], made[1]
+
+
 def timed(args: list[str], env: dict[str, str]) -> tuple[float, int]:
     """Wall time and peak RSS (MiB) of one command, in a fresh process."""
     probe = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
@@ -74,15 +107,16 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--in-scope", choices=["few", "skus", "all"], default="few")
     options = parser.parse_args()
     t = time.perf_counter()
-    all_path, unshipped_path = generate(options.lines)
+    all_path, unshipped_path = in_scope(generate(options.lines), options.in_scope)
     print(f"data ready in {time.perf_counter() - t:.1f}s: {all_path.stat().st_size >> 20} MiB + "
           f"{unshipped_path.stat().st_size >> 20} MiB", file=sys.stderr)
 
     incident = str(BIN / "incident")
     results = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-               "date": datetime.now(UTC).strftime("%Y-%m-%d"), "lines": options.lines}
+               "date": datetime.now(UTC).strftime("%Y-%m-%d"), "lines": options.lines, "in_scope": options.in_scope}
     results["pandas_read_s"] = best(options.runs, pandas_read, [all_path, unshipped_path])[0]
     results["pandas_process_s"] = best(options.runs, timed, [sys.executable, "-c", PANDAS_READ, str(all_path),
                                                             str(unshipped_path)], dict(os.environ))[0]
@@ -95,25 +129,29 @@ def main() -> None:
                         "--floor", "100"], env=env, check=True, capture_output=True)
         seconds, peak = timed([incident, "pull", "--report", str(all_path), "--report", str(unshipped_path)], env)
         pulls.append(seconds)
-        peaks.append(peak)
+        peaks.append(("pull", peak))
         seconds, peak = timed([incident, "cancel", "export"], env)
         exports.append(seconds)
-        peaks.append(peak)
+        peaks.append(("export", peak))
     results["pull_s"], results["export_s"] = min(pulls), min(exports)
-    results["peak_rss_mib"] = max(peaks)
+    results["peak_rss_mib"] = max(peak for _, peak in peaks)
+    for command in ("pull", "export"):
+        results[f"{command}_peak_rss_mib"] = max(peak for name, peak in peaks if name == command)
     results["ratio_to_pandas"] = round((results["pull_s"] + results["export_s"]) / results["pandas_read_s"], 2)
     results["ratio_to_pandas_process"] = round((results["pull_s"] + results["export_s"]) / results["pandas_process_s"], 2)
     env = {**os.environ, "INCIDENT_HOME": str(DATA / "home-0")}
     results["help_s"] = best(5, timed, [incident, "--help"], env)[0]
-    results["status_s"] = best(5, timed, [incident, "status"], env)[0]
-    (HERE / "results-pull.json").write_text(json.dumps(results, indent=2) + "\n")
+    if options.in_scope != "all":  # `status` holds every affected line: a million of them take gigabytes
+        results["status_s"] = best(5, timed, [incident, "status"], env)[0]
+    name = "results-pull.json" if options.in_scope == "few" else f"results-pull-{options.in_scope}.json"
+    (HERE / name).write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
     print("\n| lines | pandas read in-process | pandas as a process | pull | cancel export | ratio (in-process / process) | peak RSS | --help | status |")
     print("|---|---|---|---|---|---|---|---|---|")
     print(f"| {options.lines:,} | {results['pandas_read_s']:.2f} s | {results['pandas_process_s']:.2f} s | "
           f"{results['pull_s']:.2f} s | {results['export_s']:.2f} s | {results['ratio_to_pandas']}x / "
           f"{results['ratio_to_pandas_process']}x | {results['peak_rss_mib']} MiB | "
-          f"{results['help_s']:.3f} s | {results['status_s']:.3f} s |")
+          f"{results['help_s']:.3f} s | {results.get('status_s', float('nan')):.3f} s |")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from incident.safetext import formula_safe
 from incident.scope import BUCKETS, CANCELLABLE, Decision, sort_lines
 from incident.timeutil import now_utc
 from incident.workspace.files import remove_files, write_new
-from incident.workspace.store import Store
+from incident.workspace.store import Store, line_batches
 
 EXPORT_COMMAND = "cancel-export"
 TEMPLATE_ROW = ["TemplateType=OrderCancellation", "Version=1.0/1.0.3",
@@ -107,7 +107,7 @@ def export(store: Store, who: str, fmt: str = "txt", reason: str = DEFAULT_REASO
     incident, actions = store.incident(), store.seller_actions()
     rows: list[list[str]] = []
     left_out = Counter()
-    for batch in store.line_batches():  # whole orders a batch at a time: memory stays flat
+    for batch in line_batches(store):  # whole orders a batch at a time: memory stays flat
         decisions = sort_lines(batch, incident, actions)
         rows += build_rows(decisions, reason)
         left_out.update(d.bucket for d in decisions if d.bucket != CANCELLABLE)

@@ -28,7 +28,7 @@ from incident.amazon.rawfile import check_regular
 from incident.amazon.reports import Report, ReportLine, open_report
 from incident.errors import IncidentError, InputFileError, UsageError
 from incident.timeutil import iso_utc
-from incident.workspace.store import ADDRESS_FIELDS, OrderLine, Store
+from incident.workspace.store import ADDRESS_FIELDS, OrderLine, Store, lines_of_orders
 
 PULL_COMMAND = "pull"
 
@@ -71,7 +71,7 @@ def merge_into(store: Store, conn, incident, incoming: list[ReportLine]) -> tupl
 def _merge_batch(store: Store, conn, incident, incoming: list[ReportLine]) -> tuple[set[str], set[str]]:
     """Merge one batch; the keys of the lines it added and of those it changed. Only the saved
     lines of the batch's orders are read: a batch costs the same however big the incident is."""
-    existing = {line.key: line for line in store.lines_of_orders(conn, sorted({l.order_id for l in incoming}))}
+    existing = {line.key: line for line in lines_of_orders(conn, sorted({l.order_id for l in incoming}))}
     touched: dict[tuple, OrderLine] = {}
     for line_in in incoming:
         key = (line_in.order_id, line_in.sku, line_in.seq)

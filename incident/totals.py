@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from incident.scope import BUCKETS, money, sort_lines
-from incident.workspace.store import Store
+from incident.workspace.store import Store, line_batches
 
 _COUNTS = ("orders", "lines", "units", "unpriced_lines")
 
@@ -17,7 +17,7 @@ _COUNTS = ("orders", "lines", "units", "unpriced_lines")
 def money_by_batch(store: Store, batch_size: int = 20000) -> dict[str, dict[str, Any]]:
     incident, actions = store.incident(), store.seller_actions()
     total: dict[str, dict[str, Any]] = {name: {**{key: 0 for key in _COUNTS}, "totals": {}} for name in BUCKETS}
-    for batch in store.line_batches(batch_size):
+    for batch in line_batches(store, batch_size):
         for name, entry in money(sort_lines(batch, incident, actions)).items():
             target = total[name]
             for key in _COUNTS:  # an order is never split between batches: its count adds up

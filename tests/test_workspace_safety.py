@@ -311,3 +311,15 @@ def cli_app():
     from incident.cli import app
 
     return app
+
+
+def test_a_downloads_folder_replaced_by_a_link_is_refused(tmp_path):
+    from incident.errors import WorkspaceError
+    from incident.workspace.files import write_private
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "downloads").symlink_to(elsewhere)
+    with pytest.raises(WorkspaceError, match="symbolic link"):
+        write_private(tmp_path / "downloads" / "all-orders-1.txt", b"buyer data")
+    assert list(elsewhere.iterdir()) == []

@@ -55,8 +55,11 @@ def open_binary(path: Path, compressed: bool):
 def sniff(path: Path) -> tuple[bool, bytes]:
     """(is gzip, the first bytes of the content). Refuses what is not a text report."""
     check_regular(path)
-    with open(path, "rb") as handle:
-        magic = handle.read(8)
+    try:
+        with open(path, "rb") as handle:
+            magic = handle.read(8)
+    except PermissionError:
+        raise InputFileError(path, "cannot be read (permission denied)", "Check the file's permissions") from None
     compressed = magic.startswith(b"\x1f\x8b")
     try:
         with open_binary(path, compressed) as handle:
@@ -108,6 +111,8 @@ def chunks(path: Path, compressed: bool) -> Iterator[bytes]:
             try:
                 block = source.read(CHUNK_BYTES)
             except (OSError, EOFError):
+                if not compressed:
+                    raise  # the disk, not the file: one line at the CLI's edge
                 raise InputFileError(path, "is a damaged gzip file", REDOWNLOAD) from None
             data = rest + block
             if not header_done:

@@ -94,8 +94,9 @@ def _root(version: Annotated[bool, typer.Option("--version", callback=_version, 
                                                 help="Print the version and exit.")] = False) -> None:
     """Run a pricing incident: scope the orders, cancel them, keep the log."""
 
-out = Console(highlight=False, soft_wrap=True)  # long lines wrap in the terminal, never cut by us
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# soft wrap: long lines wrap in the terminal, never cut by us; no emoji: ":name:" in report data stays as typed
+out = Console(highlight=False, soft_wrap=True, emoji=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 IncidentOpt = Annotated[str | None, typer.Option(
     "--incident", help="Incident id (default: the most recent open incident).",

@@ -247,28 +247,6 @@ class Store(Database):
         rows = (conn or self.conn).execute("SELECT * FROM order_lines ORDER BY purchase_date, order_id, sku, seq")
         return [_line(row) for row in rows]
 
-    def lines_of_orders(self, conn: sqlite3.Connection, order_ids: list[str]) -> list[OrderLine]:
-        """The saved lines of these orders only (a batch being merged)."""
-        result = []
-        for start in range(0, len(order_ids), 500):  # SQLite's limit on bound values is 999 on old builds
-            chunk = order_ids[start:start + 500]
-            result += [_line(row) for row in conn.execute(
-                f"SELECT * FROM order_lines WHERE order_id IN ({', '.join('?' * len(chunk))})", chunk)]
-        return result
-
-    def line_batches(self, size: int = 20000) -> Iterator[list[OrderLine]]:
-        """Every line, in batches of about `size` lines holding whole orders: memory stays flat
-        whatever the incident's size."""
-        cursor = self.conn.execute("SELECT * FROM order_lines ORDER BY order_id, sku, seq")
-        batch: list[OrderLine] = []
-        while rows := cursor.fetchmany(size):
-            for row in rows:
-                if len(batch) >= size and row["order_id"] != batch[-1].order_id:
-                    yield batch
-                    batch = []
-                batch.append(_line(row))
-        if batch:
-            yield batch
 
     def steps(self) -> list[sqlite3.Row]:
         return self.conn.execute("SELECT * FROM steps ORDER BY position").fetchall()
@@ -338,6 +316,31 @@ class Store(Database):
         refuse_link(self.exports_dir)
         remove_files(self.exports_dir, [p.name for p in self.exports_dir.glob("apology-cards*.pdf")])  # names, addresses
         return count
+
+
+def lines_of_orders(conn: sqlite3.Connection, order_ids: list[str]) -> list[OrderLine]:
+    """The saved lines of these orders only (a batch being merged)."""
+    result = []
+    for start in range(0, len(order_ids), 500):  # SQLite's limit on bound values is 999 on old builds
+        chunk = order_ids[start:start + 500]
+        result += [_line(row) for row in conn.execute(
+            f"SELECT * FROM order_lines WHERE order_id IN ({', '.join('?' * len(chunk))})", chunk)]
+    return result
+
+
+def line_batches(store: Store, size: int = 20000) -> Iterator[list[OrderLine]]:
+    """Every line of the incident, in batches of about `size` lines holding whole orders: memory
+    stays flat whatever the incident's size."""
+    cursor = store.conn.execute("SELECT * FROM order_lines ORDER BY order_id, sku, seq")
+    batch: list[OrderLine] = []
+    while rows := cursor.fetchmany(size):
+        for row in rows:
+            if len(batch) >= size and row["order_id"] != batch[-1].order_id:
+                yield batch
+                batch = []
+            batch.append(_line(row))
+    if batch:
+        yield batch
 
 
 # -- creating and finding incidents: incident.workspace.folders (imported last: it uses Store) --
