@@ -17,7 +17,7 @@ import secrets
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from incident.sandbox.wire import CANCEL_FEED, error, iso, parse_time
+from incident.sandbox.wire import CANCEL_FEED, document_answer, error, iso, parse_time
 
 if TYPE_CHECKING:
     from incident.sandbox.server import Simulator
@@ -177,13 +177,7 @@ def get_feeds(sim: Simulator, match, query, body, fault):
 
 
 def get_feed_document(sim: Simulator, match, query, body, fault):
-    document_id = match.group(1)
-    if document_id not in sim.documents or not document_id.startswith("amzn1.tortuga.3."):
-        return 404, error("NotFound", "Document not found.")
-    result = {"feedDocumentId": document_id, "url": f"{sim.url}/_documents/{document_id}"}
-    if sim.documents[document_id][2]:
-        result["compressionAlgorithm"] = "GZIP"
-    return 200, result
+    return document_answer(sim, match.group(1), "amzn1.tortuga.3.", "feedDocumentId")
 
 
 def process_cancellation_feed(sim: Simulator, body: bytes, mode: str | None = None) -> str:

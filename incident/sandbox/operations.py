@@ -15,7 +15,7 @@ from urllib.parse import parse_qs
 
 from incident.sandbox import feeds, listings, notifications, promotions, sales, shapes
 from incident.sandbox.scenario import ALL_ORDERS_COLUMNS, UNSHIPPED_COLUMNS, Order
-from incident.sandbox.wire import STATUS_2026, error, iso, parse_time
+from incident.sandbox.wire import STATUS_2026, document_answer, error, iso, parse_time
 
 if TYPE_CHECKING:
     from incident.sandbox.server import Simulator
@@ -195,13 +195,7 @@ def _report_document(sim: Simulator, report: dict) -> str | None:
 
 
 def _get_report_document(sim, match, query, body, fault):
-    document_id = match.group(1)
-    if document_id not in sim.documents or not document_id.startswith("amzn1.tortuga.4."):
-        return 404, error("NotFound", "Document not found.")
-    result = {"reportDocumentId": document_id, "url": f"{sim.url}/_documents/{document_id}"}
-    if sim.documents[document_id][2]:
-        result["compressionAlgorithm"] = "GZIP"
-    return 200, result
+    return document_answer(sim, match.group(1), "amzn1.tortuga.4.", "reportDocumentId")
 
 
 def _download(sim, match, query, body, fault):
