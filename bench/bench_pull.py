@@ -2,7 +2,7 @@
 Unshipped report; `incident pull` + `cancel export` for one SKU, against pandas (pyarrow engine)
 just reading the same files; peak memory; start-up time of `incident --help` and `status`.
 
-    make bench            (or: .venv/bin/python bench/bench_pull.py [--lines N] [--in-scope SHARE])
+    make bench            (or: .venv/bin/python bench/bench_pull.py [--lines N] [--in-scope SHARE] [--bomb])
 
 `--in-scope` chooses how much of the report the incident is about: `few` (one SKU among 2,200,
 the default), `skus` (every line is the scope's SKU, bought over 31 days: most of it outside the
@@ -76,6 +76,44 @@ def in_scope(paths: tuple[Path, Path], share: str) -> tuple[Path, Path]:
     return made[0], made[1]
 
 
+def gzip_bomb() -> Path:
+    """An All Orders header, then one line of 3 GiB (3 MiB compressed)."""
+    import gzip
+
+    path = DATA / "bomb-3gib-line.txt.gz"
+    if not path.exists():
+        DATA.mkdir(exist_ok=True)
+        from incident.sandbox.scenario import ALL_ORDERS_COLUMNS
+
+        with gzip.open(path, "wb", compresslevel=9) as handle:
+            handle.write(("\t".join(ALL_ORDERS_COLUMNS) + "\n").encode())
+            block = b"x" * (64 << 20)
+            for _ in range(48):
+                handle.write(block)
+            handle.write(b"\n")
+    return path
+
+
+def bomb() -> None:
+    """`incident pull` of the gzip bomb: refused at its line, in how much time and memory."""
+    path = gzip_bomb()
+    home = DATA / "home-bomb"
+    subprocess.run(["rm", "-rf", str(home)], check=True)
+    env = {**os.environ, "INCIDENT_HOME": str(home)}
+    incident = str(BIN / "incident")
+    subprocess.run([incident, "open", "--sku", "SONIC-HP-BLK", "--start", WINDOW[0], "--end", WINDOW[1]],
+                   env=env, check=True, capture_output=True)
+    probe = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
+             "r = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+             "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, r.returncode); "
+             "print(r.stderr.strip())")
+    out = subprocess.run([sys.executable, "-c", probe, incident, "pull", "--report", str(path)],
+                         capture_output=True, text=True, env=env, check=True).stdout.splitlines()
+    seconds, rss_kib, code = out[0].split()
+    print(f"gzip bomb ({path.stat().st_size >> 20} MiB, one 3 GiB line): exit {code} in {float(seconds):.2f} s, "
+          f"peak {int(rss_kib) >> 10} MiB: {out[1]}")
+
+
 def timed(args: list[str], env: dict[str, str]) -> tuple[float, int]:
     """Wall time and peak RSS (MiB) of one command, in a fresh process."""
     probe = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
@@ -108,7 +146,10 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--in-scope", choices=["few", "skus", "all"], default="few")
+    parser.add_argument("--bomb", action="store_true", help="Only pull a gzip bomb (one 3 GiB line).")
     options = parser.parse_args()
+    if options.bomb:
+        return bomb()
     t = time.perf_counter()
     all_path, unshipped_path = in_scope(generate(options.lines), options.in_scope)
     print(f"data ready in {time.perf_counter() - t:.1f}s: {all_path.stat().st_size >> 20} MiB + "
