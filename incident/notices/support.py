@@ -55,7 +55,6 @@ class Record:
 
     sales_stopped_at: str | None
     cancelled_at: str | None  # when the seller-fulfilled cancellations went through (feed, or upload ticked)
-    upload_file_at: str | None  # when the last upload file was written
     fba_requested_at: str | None
     fba_requested: int
     told_at: str | None
@@ -74,16 +73,15 @@ def _step_done_at(store: Store, step_id: str) -> str | None:
 
 
 def record(store: Store, tz: str | None, told: dict[str, Any]) -> Record:
-    def shown(at: str | None) -> str | None:
+    def when(at: str | None) -> str | None:
         return local_and_utc(parse_iso(at), tz) if at else None
 
     stopped = min(filter(None, [_first_event(store, "stop_sales"), _step_done_at(store, "stop-bleeding")]), default=None)
     cancelled = min(filter(None, [_first_event(store, "cancel_submit_done"), _step_done_at(store, "cancel-upload")]),
                     default=None)
-    exports = store.exports()
     fba = store.conn.execute("SELECT count(*), min(at) FROM support_orders WHERE kind = 'fba-request'").fetchone()
-    return Record(shown(stopped), shown(cancelled), shown(exports[-1]["at"]) if exports else None,
-                  shown(fba[1]), fba[0], shown(told["last_sent_at"]), shown(_step_done_at(store, "review-promotions")))
+    return Record(when(stopped), when(cancelled), when(fba[1]), fba[0], when(told["last_sent_at"]),
+                  when(_step_done_at(store, "review-promotions")))
 
 
 def context(store: Store, seller_name: str) -> dict[str, Any]:
