@@ -93,3 +93,15 @@ def with_already_cancelled(counts: dict) -> dict:
     folded = {k: v for k, v in counts.items() if k not in ("cancelled_by_seller", "cancelled_before")}
     folded["already_cancelled"] = counts.get("cancelled_by_seller", 0) + counts.get("cancelled_before", 0)
     return folded
+
+
+def serve_smtp(monkeypatch, handler, sender: str):
+    """A real mail server (aiosmtpd) on 127.0.0.1 handing each message to `handler`, with incident
+    pointed at it through INCIDENT_SMTP_*; stop the returned controller when done."""
+    from aiosmtpd.controller import Controller
+
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    for key, value in {"HOST": "127.0.0.1", "PORT": str(controller.port), "FROM": sender, "TLS": "none"}.items():
+        monkeypatch.setenv(f"INCIDENT_SMTP_{key}", value)
+    return controller

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
-from conftest import SAMPLES, free_port, use_simulator
+from conftest import SAMPLES, free_port, serve_smtp, use_simulator
 
 from incident.sandbox.scenario import cancellable_reports
 
@@ -43,11 +43,7 @@ class Inbox:
 @pytest.fixture
 def smtp(monkeypatch):
     inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    for key, value in {"HOST": "127.0.0.1", "PORT": str(controller.port),
-                       "FROM": SENDER, "TLS": "none"}.items():
-        monkeypatch.setenv(f"INCIDENT_SMTP_{key}", value)
+    controller = serve_smtp(monkeypatch, inbox, SENDER)
     yield inbox
     controller.stop()
 

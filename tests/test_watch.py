@@ -12,8 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
-from conftest import free_port
+from conftest import free_port, serve_smtp
 
 from incident import watch
 from incident.amazon import spapi
@@ -72,11 +71,7 @@ class Inbox:
 @pytest.fixture
 def mail(monkeypatch):
     inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    for key, value in {"HOST": "127.0.0.1", "PORT": str(controller.port), "FROM": "care@example.com",
-                       "TLS": "none"}.items():
-        monkeypatch.setenv(f"INCIDENT_SMTP_{key}", value)
+    controller = serve_smtp(monkeypatch, inbox, "care@example.com")
     yield inbox
     controller.stop()
 
