@@ -1,12 +1,18 @@
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
 import pytest
+import typer.testing
 from typer.testing import CliRunner
 
 from incident.cli import app
+
+# Typer builds the click command anew on every CliRunner.invoke (tens of milliseconds for this
+# app, thousands of times a run); the command is the same each time, so build it once.
+typer.testing._get_command = functools.cache(typer.testing._get_command)
 
 ASSETS = Path(__file__).parent / "assets"
 SAMPLES = Path(__file__).parent.parent / "samples"
@@ -41,9 +47,17 @@ class Cli:
 
 
 def use_simulator(monkeypatch, simulator, **overrides: str) -> None:
-    """Point incident at a running simulator for this test (stand-in credentials unless given)."""
+    """Point incident at a running simulator for this test (stand-in credentials unless given).
+    A simulator on simulated time lends it to the commands run in this process too: their waits
+    (pacing, back-off, re-checks) pass at once, and the simulator's token buckets refill in step
+    with what the client waited. A command run as a separate process needs a simulator on real time."""
+    from incident.amazon.ratelimits import RealClock, VirtualClock
+
     for name, value in {**simulator.environment("x"), **overrides}.items():
         monkeypatch.setenv(name, value)
+    if isinstance(simulator.clock, VirtualClock):
+        monkeypatch.setattr(RealClock, "now", lambda self: simulator.clock.now())
+        monkeypatch.setattr(RealClock, "sleep", lambda self, seconds: simulator.clock.sleep(seconds))
 
 
 def free_port() -> int:

@@ -186,8 +186,9 @@ def test_stop_sales_says_per_sku_what_happened_and_one_failure_stops_nothing(sim
     assert "CASE-HP-GRY: NOT confirmed" in result.stderr and "still shows 500" in result.stderr
     assert sim.listings["SONIC-HP-BLK"] == 0 and sim.listings["CABLE-USBC-2M"] == 500
     assert "Advertising > Promotions" in result.stdout and "NOT-A-SKU: set the quantity to 0" in result.stdout
-    undone = cli("stop-sales", "--undo", code=6)  # CASE-HP-GRY: accepted, still not applied
-    assert "SONIC-HP-BLK: restored: quantity 0 -> 500" in undone.stdout
+    undone = cli("stop-sales", "--undo").stdout
+    assert "SONIC-HP-BLK: restored: quantity 0 -> 500" in undone
+    assert "CASE-HP-GRY: restored: quantity 500 -> 500" in undone  # the stop never applied: never said to be 0
     assert sim.listings["SONIC-HP-BLK"] == 500
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -150,30 +149,78 @@ def test_people_submitting_at_once_send_one_feed(cli, home, monkeypatch, runs):
         assert _states(reopened) == {"accepted": 107}
 
 
+# A real `incident cancel submit` process that SIGKILLs itself the moment it has recorded STAGE:
+# the kill lands exactly at the step, not wherever a watcher's poll happens to catch it.
+KILLED_AFTER = """
+import os, signal, sys
+from incident.amazon import feeds
+from incident.cli import main
+stage, prepare, record = sys.argv.pop(1), feeds._prepare, feeds._record
+def killed(recorded):
+    if recorded == stage:
+        os.kill(os.getpid(), signal.SIGKILL)
+def prepared(*args):
+    pending = prepare(*args)
+    killed("prepared")
+    return pending
+def recorded(store, who, submission_id, state, **values):
+    record(store, who, submission_id, state, **values)
+    killed(state)
+feeds._prepare, feeds._record = prepared, recorded
+sys.argv[0] = "incident"
+main()
+"""
+
+
 @pytest.mark.parametrize("stage", ["prepared", "uploaded", "feed_requested", "feed_created"])
 def test_submit_killed_at_any_step_and_run_again_sends_one_feed(cli, home, monkeypatch, stage):
-    simulator = seeded("us", clock=RealClock(), processing_seconds=3.0)
+    simulator = seeded("us", clock=RealClock(), processing_seconds=0.2)
     opened, _ = _pulled(cli, home, monkeypatch, simulator)
     opened.close()
-    simulator.inject("createFeed", "slow", seconds=1.5)
     env = {**os.environ, **simulator.environment("x")}
-    process = _submit_process(env)
-    db = next(home.glob("*/incident.db"))
-    deadline = time.time() + 60
-    while time.time() < deadline and process.poll() is None:
-        row = sqlite3.connect(db).execute("SELECT count(*) FROM events WHERE action = ?",
-                                          (f"cancel_submit_{stage}",)).fetchone()
-        if row[0]:
-            break
-        time.sleep(0.01)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    if stage == "feed_requested":  # killed while Amazon is taking the feed, before its answer
+        simulator.inject("createFeed", "slow", seconds=1.0)
+        process = _submit_process(env)
+        deadline = time.time() + 60
+        while time.time() < deadline and process.poll() is None and \
+                not any(op == "createFeed" for op, _ in simulator.calls):
+            time.sleep(0.005)
+        process.send_signal(signal.SIGKILL)
+        while not simulator.feeds and time.time() < deadline:  # Amazon finishes it all the same
+            time.sleep(0.01)
+    else:
+        process = subprocess.Popen([sys.executable, "-c", KILLED_AFTER, stage, "cancel", "submit", "--yes"],
+                                   env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.wait(timeout=60) == -signal.SIGKILL
     rerun = _submit_process(env)
     code, out, err = rerun.wait(timeout=180), *rerun.communicate()
     simulator.stop()
     assert len(simulator.feeds) <= 1 and code == 0, (out, err)
     assert "107 of 107 items cancelled" in out
     assert len(simulator.feeds) == 1
+
+
+def test_a_create_feed_asked_that_never_reached_amazon_is_sent_after_the_grace_period(us, monkeypatch):
+    """Killed after recording that it asks, before the request left: nothing to find, so the rerun
+    looks again until the grace period is over (in simulated time here), then sends the feed once."""
+    simulator, opened, connection = us
+    real = feeds._record
+
+    def killed(store_, who, submission_id, state, **values):
+        real(store_, who, submission_id, state, **values)
+        if state == "feed_requested":
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(feeds, "_record", killed)
+    with pytest.raises(KeyboardInterrupt):
+        feeds.submit(opened, connection, "t")
+    monkeypatch.setattr(feeds, "_record", real)
+    started = simulator.clock.now()
+    result = feeds.submit(opened, connection, "t")
+    assert len(simulator.feeds) == 1 and result.accepted == 107
+    assert "Amazon lists none: sending it now" in " ".join(result.notes)
+    assert len([op for op, _ in simulator.calls if op == "getFeeds"]) >= 2  # looked again, not once
+    assert simulator.clock.now() - started >= feeds.GRACE.total_seconds()  # and waited out the grace
 
 
 # -- what Amazon decided, in any language ---------------------------------------------------------

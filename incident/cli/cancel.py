@@ -1,6 +1,5 @@
 """Stopping and cancelling: the upload file, the cancellation feed, stop-sales."""
 
-from __future__ import annotations
 
 from typing import Annotated
 

@@ -1,6 +1,5 @@
 """Rehearsing: a practice incident against the simulator, and its scorecard."""
 
-from __future__ import annotations
 
 from typing import Annotated
 

@@ -1,6 +1,5 @@
 """The incident itself: open, list, the checklist (next, guide, step), status, the log, purge."""
 
-from __future__ import annotations
 
 import json
 import os

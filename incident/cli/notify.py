@@ -1,6 +1,5 @@
 """The apology notices to the buyers: render, check, send, list."""
 
-from __future__ import annotations
 
 import contextlib
 from pathlib import Path

@@ -1,6 +1,5 @@
 """Trying it without Amazon, and checking the set-up: the simulator, the demo, doctor."""
 
-from __future__ import annotations
 
 import os
 import sys
