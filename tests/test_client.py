@@ -7,13 +7,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import subprocess
-import sys
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from conftest import SAMPLES, use_simulator
+from processes import Run
 
 from incident import cancellation, scope
 from incident.amazon import live, spapi
@@ -210,9 +208,8 @@ def test_people_stopping_sales_at_once_patch_each_sku_once(cli, home, monkeypatc
         "--marketplace", "US")
     simulator.inject("getListingsItem", "slow", seconds=0.5, times=runs)
     env = {**os.environ, **simulator.environment("x")}
-    processes = [subprocess.Popen([Path(sys.executable).parent / "incident", "stop-sales"], env=env,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(runs)]
-    outputs = [(p.wait(timeout=60), *p.communicate()) for p in processes]
+    processes = [Run("stop-sales", env=env) for _ in range(runs)]
+    outputs = [p.communicate(60) for p in processes]
     simulator.stop()
     patches = [q for op, q in simulator.calls if op == "patchListingsItem"]
     assert len(patches) == 2, outputs

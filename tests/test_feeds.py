@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 from conftest import use_simulator
+from processes import Run
 
 from incident import scope
 from incident.amazon import feeds, live, processing, spapi
@@ -23,8 +21,6 @@ from incident.sandbox import seeded
 from incident.sandbox.scenario import Scenario
 from incident.sandbox.server import Simulator
 from incident.workspace import store
-
-INCIDENT = Path(sys.executable).parent / "incident"
 
 
 def _open(cli, home, simulator: Simulator, marketplace: str):
@@ -126,20 +122,19 @@ def test_two_new_feeds_stop_the_run_and_the_manager_names_ours(us, cli, monkeypa
     assert "107 of 107 items cancelled" in out and len(simulator.feeds) == 2
 
 
-def _submit_process(env) -> subprocess.Popen:
-    return subprocess.Popen([INCIDENT, "cancel", "submit", "--yes"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+def _submit_process(env, code: str | None = None) -> Run:
+    return Run("cancel", "submit", "--yes", env=env, code=code)
 
 
 @pytest.mark.parametrize("runs", [2, 4])
 def test_people_submitting_at_once_send_one_feed(cli, home, monkeypatch, runs):
-    simulator = seeded("us", clock=RealClock(), processing_seconds=0.3)
+    simulator = seeded("us", clock=RealClock(), processing_seconds=0)
     opened, _ = _pulled(cli, home, monkeypatch, simulator)
     opened.close()
     simulator.inject("createFeed", "slow", seconds=1.0, times=runs)
     env = {**os.environ, **simulator.environment("x")}
     processes = [_submit_process(env) for _ in range(runs)]
-    outputs = [(p.wait(timeout=120), *p.communicate()) for p in processes]
+    outputs = [p.communicate(120) for p in processes]
     simulator.stop()
     assert len(simulator.feeds) == 1, outputs
     assert sorted(code for code, _, _ in outputs) == [0] + [5] * (runs - 1), outputs
@@ -152,10 +147,10 @@ def test_people_submitting_at_once_send_one_feed(cli, home, monkeypatch, runs):
 # A real `incident cancel submit` process that SIGKILLs itself the moment it has recorded STAGE:
 # the kill lands exactly at the step, not wherever a watcher's poll happens to catch it.
 KILLED_AFTER = """
-import os, signal, sys
+import os, signal
 from incident.amazon import feeds
 from incident.cli import main
-stage, prepare, record = sys.argv.pop(1), feeds._prepare, feeds._record
+stage, prepare, record = STAGE, feeds._prepare, feeds._record
 def killed(recorded):
     if recorded == stage:
         os.kill(os.getpid(), signal.SIGKILL)
@@ -167,14 +162,13 @@ def recorded(store, who, submission_id, state, **values):
     record(store, who, submission_id, state, **values)
     killed(state)
 feeds._prepare, feeds._record = prepared, recorded
-sys.argv[0] = "incident"
 main()
 """
 
 
 @pytest.mark.parametrize("stage", ["prepared", "uploaded", "feed_requested", "feed_created"])
 def test_submit_killed_at_any_step_and_run_again_sends_one_feed(cli, home, monkeypatch, stage):
-    simulator = seeded("us", clock=RealClock(), processing_seconds=0.2)
+    simulator = seeded("us", clock=RealClock(), processing_seconds=0)
     opened, _ = _pulled(cli, home, monkeypatch, simulator)
     opened.close()
     env = {**os.environ, **simulator.environment("x")}
@@ -185,15 +179,13 @@ def test_submit_killed_at_any_step_and_run_again_sends_one_feed(cli, home, monke
         while time.time() < deadline and process.poll() is None and \
                 not any(op == "createFeed" for op, _ in simulator.calls):
             time.sleep(0.005)
-        process.send_signal(signal.SIGKILL)
+        process.kill()
         while not simulator.feeds and time.time() < deadline:  # Amazon finishes it all the same
             time.sleep(0.01)
     else:
-        process = subprocess.Popen([sys.executable, "-c", KILLED_AFTER, stage, "cancel", "submit", "--yes"],
-                                   env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert process.wait(timeout=60) == -signal.SIGKILL
-    rerun = _submit_process(env)
-    code, out, err = rerun.wait(timeout=180), *rerun.communicate()
+        process = _submit_process(env, code=KILLED_AFTER.replace("STAGE", repr(stage)))
+    assert process.wait(60) == -signal.SIGKILL
+    code, out, err = _submit_process(env).communicate(180)
     simulator.stop()
     assert len(simulator.feeds) <= 1 and code == 0, (out, err)
     assert "107 of 107 items cancelled" in out

@@ -7,19 +7,16 @@ import csv
 import os
 import random
 import re
-import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from collections import Counter
 from datetime import datetime
 from email import message_from_bytes
-from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
 from conftest import SAMPLES, free_port, serve_smtp, use_simulator
+from processes import Run
 
 from incident.sandbox.scenario import cancellable_reports
 
@@ -178,20 +175,20 @@ def test_unreachable_smtp_server_is_one_clear_error(cli, tmp_path, monkeypatch):
     assert "cannot reach the SMTP server 127.0.0.1:1" in result.stderr
 
 
-def kill_at_random_points(command: list, delivered, kills: int = 50, seed: int = 4) -> int:
-    """Run `command` again and again, killing it each time a few deliveries (1 to 12) after it
+def kill_at_random_points(command: tuple, delivered, kills: int = 50, seed: int = 4) -> int:
+    """Run `incident *command` again and again, killing it each time a few deliveries (1 to 12) after it
     started, plus a random delay. Returns how many runs were killed mid-way."""
     rng = random.Random(seed)
     killed = 0
     for _ in range(kills):
         target = delivered() + rng.randint(1, 12)
-        process = subprocess.Popen(command, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = Run(*command)
         deadline = time.monotonic() + 30  # a run that stalls is killed too, and the final run must finish
         while delivered() < target and process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.001)
         time.sleep(rng.uniform(0, 0.02))
         if process.poll() is None:
-            process.send_signal(signal.SIGKILL)
+            process.kill()
             killed += 1
         process.wait()
     return killed
@@ -214,10 +211,10 @@ def assert_exactly_once(home, per_order: Counter, expected: set, killed: int) ->
 
 def test_killed_fifty_times_every_buyer_gets_exactly_one_notice(cli, home, tmp_path, smtp):
     buyers, _ = ready_incident(cli, tmp_path, 300)
-    command = [Path(sys.executable).parent / "incident", "notify", "send", "--via", "smtp"]
+    command = ("notify", "send", "--via", "smtp")
     killed = kill_at_random_points(command, lambda: len(smtp.messages))
-    final = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    assert final.returncode == 0, final.stderr
+    final = Run(*command)
+    assert final.wait(300) == 0, final.stderr
     per_buyer = Counter(m[1][0] for m in smtp.messages)
     per_order = Counter({order_id: per_buyer[email] for order_id, email in buyers.items() if per_buyer[email]})
     twice, _, _ = assert_exactly_once(home, per_order, set(buyers), killed)
@@ -227,11 +224,11 @@ def test_killed_fifty_times_every_buyer_gets_exactly_one_notice(cli, home, tmp_p
 
 
 def start_simulator(monkeypatch, orders=None):
-    """The SP-API simulator on a real clock, granting this seller 40 messages a second (Amazon
+    """The SP-API simulator on a real clock, granting this seller 200 messages a second (Amazon
     reports a seller's own limit in x-amzn-RateLimit-Limit; the client paces by it)."""
     from incident.sandbox import Simulator, seeded
 
-    fast = {"getMessagingActionsForOrder": (40.0, 5), "createUnexpectedProblem": (40.0, 5), "getAttributes": (40.0, 5)}
+    fast = {"getMessagingActionsForOrder": (200.0, 5), "createUnexpectedProblem": (200.0, 5), "getAttributes": (200.0, 5)}
     if orders is None:
         sim = seeded("us", processing_seconds=0, plans=fast)
     else:
@@ -308,12 +305,12 @@ def test_spapi_killed_fifty_times_every_buyer_gets_exactly_one_notice(cli, home,
     buyers, orders = ready_incident(cli, tmp_path, 300)
     expected = set(buyers)
     simulator = start_simulator(monkeypatch, orders)
-    command = [Path(sys.executable).parent / "incident", "notify", "send", "--via", "spapi"]
+    command = ("notify", "send", "--via", "spapi")
     killed = kill_at_random_points(command, lambda: len(simulator.messages), kills=50, seed=7)
-    assert subprocess.run(command, capture_output=True, timeout=300).returncode == 0  # the rest, uninterrupted
+    assert Run(*command).wait(300) == 0  # the rest, uninterrupted
     cli("notify", "render")  # the notices held back for buyers who read Spanish, rewritten in Spanish
-    final = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    assert final.returncode == 0, final.stderr
+    final = Run(*command)
+    assert final.wait(300) == 0, final.stderr
     twice, attempts, resent = assert_exactly_once(home, Counter(m["orderId"] for m in simulator.messages),
                                                   expected, killed)
     assert all(attempts[order_id] >= 2 for order_id in resent)
@@ -325,11 +322,9 @@ def test_spapi_killed_fifty_times_every_buyer_gets_exactly_one_notice(cli, home,
 @pytest.mark.parametrize("via", ["smtp", "outbox"])
 def test_people_sending_at_the_same_time_never_send_a_notice_twice(cli, home, tmp_path, smtp, runs, via):
     buyers, _ = ready_incident(cli, tmp_path, 120)
-    command = [Path(sys.executable).parent / "incident", "notify", "send", "--via", via]
-    processes = [subprocess.Popen(command, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  text=True) for _ in range(runs)]
-    outputs = [p.communicate(timeout=300) for p in processes]
-    assert all(p.returncode == 0 for p in processes), outputs
+    processes = [Run("notify", "send", "--via", via) for _ in range(runs)]
+    outputs = [p.communicate(300) for p in processes]
+    assert all(code == 0 for code, _, _ in outputs), outputs
     db = sqlite3.connect(next(home.glob("*/incident.db")))
     assert dict(db.execute("SELECT state, count(*) FROM notices GROUP BY state").fetchall()) == {"sent": 120}
     assert set(db.execute("SELECT attempts FROM notices").fetchall()) == {(1,)}  # each claimed once
@@ -337,23 +332,22 @@ def test_people_sending_at_the_same_time_never_send_a_notice_twice(cli, home, tm
         assert Counter(m[1][0] for m in smtp.messages) == Counter(buyers.values())
     else:
         assert len(list(next(home.glob("*/outbox")).glob("*.eml"))) == 120
-    sent = sum(int(re.search(r"sent (\d+) of", out).group(1)) for out, _ in outputs)
+    sent = sum(int(re.search(r"sent (\d+) of", out).group(1)) for _, out, _ in outputs)
     assert sent == 120
 
 
 def test_kills_during_concurrent_runs_miss_nobody(cli, home, tmp_path, smtp):
     buyers, _ = ready_incident(cli, tmp_path, 200)
-    command = [Path(sys.executable).parent / "incident", "notify", "send", "--via", "smtp"]
+    command = ("notify", "send", "--via", "smtp")
     rng = random.Random(3)
     for _ in range(6):
-        pair = [subprocess.Popen(command, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                for _ in range(2)]
+        pair = [Run(*command) for _ in range(2)]
         time.sleep(rng.uniform(0.2, 0.6))
-        pair[rng.randrange(2)].send_signal(signal.SIGKILL)
+        pair[rng.randrange(2)].kill()
         for process in pair:
-            process.wait(timeout=300)
-    final = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    assert final.returncode == 0, final.stderr
+            process.wait(300)
+    final = Run(*command)
+    assert final.wait(300) == 0, final.stderr
     per_buyer = Counter(m[1][0] for m in smtp.messages)
     per_order = Counter({order_id: per_buyer[email] for order_id, email in buyers.items() if per_buyer[email]})
     assert_exactly_once(home, per_order, set(buyers), killed=6)

@@ -76,13 +76,13 @@ class SmtpSender:
         import ssl
 
         settings = self.settings
-        context = ssl.create_default_context()
         if settings.tls == "ssl":
-            self.client = smtplib.SMTP_SSL(settings.host, settings.port, timeout=30, context=context)
+            self.client = smtplib.SMTP_SSL(settings.host, settings.port, timeout=30,
+                                           context=ssl.create_default_context())
         else:
             self.client = smtplib.SMTP(settings.host, settings.port, timeout=30)
             if settings.tls == "starttls":
-                self.client.starttls(context=context)
+                self.client.starttls(context=ssl.create_default_context())
         if settings.user:
             try:
                 self.client.login(settings.user, settings.password or "")

@@ -1,0 +1,78 @@
+"""Real `incident` processes, started fast: each is forked from a server process that has already
+imported incident and its libraries (multiprocessing's forkserver), so a test that kills fifty
+runs pays for fifty forks, not fifty interpreter starts. Each run is its own process with its own
+database connections and sockets; a SIGKILL ends it as it would end `incident` started by hand.
+The test that the installed command starts as a real program is in test_cli.py."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import tempfile
+from pathlib import Path
+
+_PRELOAD = ["incident.cli", "incident.notices.send", "incident.notices.messaging", "incident.notices.smtp",
+            "incident.amazon.feeds", "incident.amazon.listings", "incident.amazon.spapi", "sp_api.api", "sp_api.auth",
+            "httpx", "typer._adapters"]  # typer reads options through pydantic, imported on first use
+_CONTEXT = multiprocessing.get_context("forkserver")
+_CONTEXT.set_forkserver_preload(_PRELOAD)
+
+
+def _main(args: list[str], env: dict[str, str], out: str, err: str, code: str | None) -> None:
+    """In the forked process: this run's environment and output files, then incident's own main
+    (or `code`, a test's stand-in that ends by calling it)."""
+    os.environ.clear()
+    os.environ.update(env)
+    for fd, path in ((1, out), (2, err)):
+        target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.dup2(target, fd)
+        os.close(target)
+    import sys
+
+    sys.argv = ["incident", *args]
+    if code is not None:
+        exec(compile(code, "<test stand-in>", "exec"), {"__name__": "__main__"})
+        return
+    from incident.cli import main
+
+    main()
+
+
+class Run:
+    """One run of `incident ARGS`: poll(), wait(), kill() (SIGKILL), and its output once ended."""
+
+    def __init__(self, *args: str, env: dict[str, str] | None = None, code: str | None = None):
+        self._folder = tempfile.TemporaryDirectory(prefix="incident-run-")
+        self._out, self._err = (str(Path(self._folder.name) / name) for name in ("out", "err"))
+        self._process = _CONTEXT.Process(target=_main, args=([str(a) for a in args], dict(env or os.environ),
+                                                             self._out, self._err, code), daemon=True)
+        self._process.start()
+        self.pid = self._process.pid
+
+    def poll(self) -> int | None:
+        return self._process.exitcode
+
+    def wait(self, timeout: float | None = 120) -> int:
+        self._process.join(timeout)
+        if self._process.exitcode is None:
+            self.kill()
+            raise TimeoutError(f"incident run {self.pid} still running after {timeout} s")
+        return self._process.exitcode
+
+    def kill(self) -> None:
+        if self._process.exitcode is None:
+            os.kill(self.pid, signal.SIGKILL)
+        self._process.join()
+
+    @property
+    def stdout(self) -> str:
+        return Path(self._out).read_text(errors="replace") if Path(self._out).exists() else ""
+
+    @property
+    def stderr(self) -> str:
+        return Path(self._err).read_text(errors="replace") if Path(self._err).exists() else ""
+
+    def communicate(self, timeout: float | None = 120) -> tuple[int, str, str]:
+        code = self.wait(timeout)
+        return code, self.stdout, self.stderr
