@@ -53,7 +53,7 @@ class Hook(BaseHTTPRequestHandler):
 def webhook():
     Hook.received = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}/hook", Hook.received
     server.shutdown()
     server.server_close()
@@ -160,7 +160,7 @@ def test_a_day_of_ordinary_traffic_raises_no_alert(aws, home):
         while datetime.fromtimestamp(clock.now(), UTC) < end:
             env.publisher.pump()
             watcher.tick()
-            clock.sleep(600.0)  # rounds ten minutes apart keep the test quick; every moment is judged below
+            clock.sleep(1800.0)  # rounds half an hour apart keep the test quick; every moment is judged below
         sent = env.publisher.sent
         settings = watcher.settings
     data = watch.status(home)

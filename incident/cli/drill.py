@@ -71,5 +71,5 @@ def drill_history(as_json: JsonOpt = False) -> None:
 
     table("Drills", ["file", "scenario", "mode", "detect", "stop sales", "submit", "FBA request", "saved"],
           [[c["file"].rsplit("/", 1)[-1], c["scenario"], c["mode"] + (" autopilot" if c.get("autopilot") else ""),
-            secs(c["time_to_detect_s"]), secs(c["time_to_stop_sales_s"]), secs(c["time_to_submit_s"]),
-            secs(c["time_to_fba_request_s"]), f"{(c.get('saved_share') or 0):.0%}"] for c in cards])
+            secs(c.get("time_to_detect_s")), secs(c.get("time_to_stop_sales_s")), secs(c.get("time_to_submit_s")),
+            secs(c.get("time_to_fba_request_s")), f"{(c.get('saved_share') or 0):.0%}"] for c in cards])

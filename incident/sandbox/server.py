@@ -164,7 +164,8 @@ class Simulator:
             sim = simulator
 
         self._server = _Server((host, port), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        # stop() waits for the loop to see the request to shut down: look every 50 ms, not 500
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         return self.url
 
     @property
