@@ -14,12 +14,14 @@ from __future__ import annotations
 import copy
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+import fastjsonschema
 import jsonschema
 
 MODELS = Path(__file__).resolve().parents[1].parent / "shared" / "spapi-models"
@@ -174,6 +176,18 @@ def _validator(model: str, operation_id: str, method: str, status: str) -> jsons
     return jsonschema.Draft4Validator(models()[model].inlined(response["schema"]), format_checker=_FORMATS)
 
 
+@cache
+def quick_check(model: str, operation_id: str, method: str, status: str) -> Callable[[Any], Any]:
+    """The same schema compiled to Python by fastjsonschema, ten times faster than walking it: an
+    answer it passes is not walked again; one it refuses is judged by jsonschema, whose messages say
+    where. It never passes what jsonschema refuses (test_models.py holds it to that)."""
+    validator = _validator(model, operation_id, method, status)
+    assert validator is not None
+    return fastjsonschema.compile(validator.schema, formats={
+        "date-time": lambda value: _FORMATS.conforms(value, "date-time"),
+        "date": lambda value: _FORMATS.conforms(value, "date")})
+
+
 def problems(method: str, path: str, status: int, body: Any, content_type: str = "application/json") -> list[str]:
     """What is wrong with this answer by Amazon's model ([] when it conforms, or when the path is
     not an SP-API one, e.g. the login or a presigned document URL)."""
@@ -197,6 +211,11 @@ def problems(method: str, path: str, status: int, body: Any, content_type: str =
             body = json.loads(body) if body else None
         except ValueError:
             return found + [f"{where}: the body is not JSON"]
+    try:
+        quick_check(operation.model, operation.operation_id, method, str(status))(body)
+        return found
+    except fastjsonschema.JsonSchemaException:
+        pass
     for error in sorted(validator.iter_errors(body), key=lambda e: list(e.absolute_path))[:5]:
         at = "/".join("*" if isinstance(p, int) else str(p) for p in error.absolute_path) or "(root)"
         found.append(f"{where}: {at}: {error.message[:300]}")

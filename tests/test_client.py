@@ -221,6 +221,60 @@ def test_people_stopping_sales_at_once_patch_each_sku_once(cli, home, monkeypatc
 
 # -- refused logins ------------------------------------------------------------------------------
 
+@pytest.mark.parametrize("trusted", [False, True])
+def test_every_client_shares_one_tls_context_that_still_checks_the_certificate(monkeypatch, tmp_path, trusted):
+    """Amazon's login over HTTPS: a certificate from an authority nobody trusts is refused; trusted
+    through SSL_CERT_FILE, as a company proxy's would be, it is accepted."""
+    import ssl
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    import httpx
+    import trustme
+    from sp_api.api import Orders
+
+    class Login(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            body = b'{"access_token": "Atza|t", "expires_in": 3600, "token_type": "bearer", "refresh_token": "r"}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    authority = trustme.CA()
+    server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1").configure_cert(server_side)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Login)
+    server.socket = server_side.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    url = f"https://127.0.0.1:{server.server_address[1]}"
+    for name, value in {"INCIDENT_SPAPI_ENDPOINT": url, "INCIDENT_LWA_ENDPOINT": f"{url}/auth/o2/token",
+                        "SP_API_REFRESH_TOKEN": "Atzr|x", "LWA_APP_ID": "x", "LWA_CLIENT_SECRET": "x"}.items():
+        monkeypatch.setenv(name, value)
+    if trusted:
+        authority.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+        monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
+    spapi.tls_context.cache_clear()
+    try:
+        connection = spapi.Connection(spapi.load_settings("US"))
+        orders, login = connection.client(Orders), connection.client(Orders, version="v0")._auth
+        assert orders.verify is spapi.tls_context() is login.verify
+        if trusted:
+            assert login.get_auth().access_token == "Atza|t"
+        else:
+            with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+                login.get_auth()
+    finally:
+        spapi.tls_context.cache_clear()
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.mark.parametrize("refusal, setting", [("invalid_grant", "SP_API_REFRESH_TOKEN"),
                                               ("invalid_client", "LWA_APP_ID and LWA_CLIENT_SECRET")])
 def test_a_refused_login_says_which_setting_to_check(sim, cli, refusal, setting):

@@ -5,9 +5,12 @@ reach, required parameters, the checker itself, and the examples."""
 
 from __future__ import annotations
 
+import copy
+import random
 import re
 from decimal import Decimal
 
+import fastjsonschema
 import httpx
 import pytest
 import spapi_models
@@ -79,6 +82,50 @@ def test_the_checker_refuses_a_field_amazon_never_sends():
         "AmazonOrderId": "1", "PurchaseDate": "2026-11-20T00:00:00Z", "LastUpdateDate": "2026-11-20T00:00:00Z",
         "OrderStatus": "Cancelled"}]}})
     assert found and "Canceled" in found[0]
+
+
+def _broken(answer, rng: random.Random):
+    """`answer` with one thing wrong somewhere: a field added or taken away, a value of another
+    type, an impossible date, a word outside an enum."""
+    answer = copy.deepcopy(answer)
+    places = []
+
+    def walk(node, parent, key):
+        places.append((node, parent, key))
+        for k, v in (node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()):
+            walk(v, node, k)
+
+    walk(answer, None, None)
+    node, parent, key = rng.choice(places)
+    if isinstance(node, dict) and (rng.random() < 0.5 or not node):
+        node["unheardOf"] = 1
+    elif isinstance(node, dict):
+        node.pop(rng.choice(list(node)))
+    elif parent is not None:
+        parent[key] = rng.choice([7, 1.5, True, None, [], {}, "x", "2026-13-45T25:00:00Z", "NOT_AN_ENUM_WORD"])
+    return answer
+
+
+def test_the_quick_check_never_passes_an_answer_the_full_check_refuses():
+    """problems() skips jsonschema when fastjsonschema passes an answer: that is only sound if
+    the quick check is never the laxer one. Amazon's examples and broken copies of them decide."""
+    rng, compared = random.Random(10), 0
+    for operation in spapi_models.operations():
+        for status in operation.responses:
+            examples = spapi_models.sandbox_examples(operation.model, operation.operation_id, status)
+            if not examples or spapi_models._validator(operation.model, operation.operation_id, operation.method,
+                                                        status) is None:
+                continue
+            full = spapi_models._validator(operation.model, operation.operation_id, operation.method, status)
+            quick = spapi_models.quick_check(operation.model, operation.operation_id, operation.method, status)
+            for answer in [e for example in examples for e in [example] + [_broken(example, rng) for _ in range(8)]]:
+                try:
+                    quick(answer)
+                except fastjsonschema.JsonSchemaException:
+                    continue
+                compared += 1
+                assert full.is_valid(answer), (operation.operation_id, answer)
+    assert compared > 300
 
 
 def test_getfeeds_pages_with_a_top_level_token_sent_alone(sim):

@@ -13,7 +13,7 @@ import zlib
 from functools import cache
 from typing import Any
 
-from incident.amazon.spapi import ApiError, Connection
+from incident.amazon.spapi import ApiError, Connection, tls_context
 
 # charset labels Amazon uses for documents, and the codec that reads what it really writes:
 # Amazon.co.jp labels Shift_JIS but writes Windows' superset (cp932: ①, ㈱, NEC/IBM characters)
@@ -49,7 +49,7 @@ def _transfer(connection: Connection, operation: str, method: str, url: str, **k
 
     for attempt in range(connection.settings.max_retries + 1):
         try:
-            with httpx.Client(timeout=connection.settings.timeout) as client:
+            with httpx.Client(timeout=connection.settings.timeout, verify=tls_context()) as client:
                 response = client.request(method, url, **kwargs)
         except (httpx.TimeoutException, httpx.TransportError) as exc:
             problem = f"{type(exc).__name__}: the storage server did not answer"
