@@ -12,11 +12,15 @@ import signal
 import tempfile
 from pathlib import Path
 
+from incident.amazon.spapi import tls_context
+
 _PRELOAD = ["incident.cli", "incident.notices.send", "incident.notices.messaging", "incident.notices.smtp",
             "incident.amazon.feeds", "incident.amazon.listings", "incident.amazon.spapi", "sp_api.api", "sp_api.auth",
-            "httpx", "typer._adapters"]  # typer reads options through pydantic, imported on first use
+            "httpx", "httpcore", "typer._adapters",  # typer reads options through pydantic, imported on first use
+            "processes"]  # this module: the server also loads the certificate authorities once (below)
 _CONTEXT = multiprocessing.get_context("forkserver")
 _CONTEXT.set_forkserver_preload(_PRELOAD)
+tls_context()  # in the server, before it forks: as a run that had already connected once
 
 
 def _main(args: list[str], env: dict[str, str], out: str, err: str, code: str | None) -> None:
