@@ -59,7 +59,7 @@ class Source:
         import yaml
 
         try:
-            node = yaml.compose(self.text(), Loader=yaml.SafeLoader)
+            node = yaml.compose(self.text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # libyaml, 10x faster
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             raise InputFileError(self.path, f"is not valid YAML ({getattr(exc, 'problem', None) or exc})",

@@ -76,7 +76,7 @@ def _from_yaml(path: Path) -> DrillScenario:
     import yaml
 
     try:
-        root = yaml.compose(path.read_text(encoding="utf-8"))
+        root = yaml.compose(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise InputFileError(path, "is not valid YAML", "Fix the indentation or quoting there",

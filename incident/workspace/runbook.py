@@ -36,7 +36,7 @@ def load(name: str = DEFAULT_RUNBOOK) -> list[dict[str, Any]]:
 
     path = runbook_path(name)
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        document = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise InputFileError(path, "is not valid YAML", "Fix the indentation or quoting there",
