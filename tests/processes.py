@@ -6,6 +6,7 @@ The test that the installed command starts as a real program is in test_cli.py."
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 import signal
@@ -23,6 +24,19 @@ _CONTEXT.set_forkserver_preload(_PRELOAD)
 tls_context()  # in the server, before it forks: as a run that had already connected once
 
 
+@functools.cache
+def _command():
+    """incident's click command, as `incident` builds it at each start (built once, in the server)."""
+    import typer.main
+
+    from incident.cli import app
+
+    return typer.main.get_command(app)
+
+
+_command()
+
+
 def _main(args: list[str], env: dict[str, str], out: str, err: str, code: str | None) -> None:
     """In the forked process: this run's environment and output files, then incident's own main
     (or `code`, a test's stand-in that ends by calling it)."""
@@ -38,9 +52,7 @@ def _main(args: list[str], env: dict[str, str], out: str, err: str, code: str | 
     if code is not None:
         exec(compile(code, "<test stand-in>", "exec"), {"__name__": "__main__"})
         return
-    from incident.cli import main
-
-    main()
+    _command().main(args=list(args), prog_name="incident")
 
 
 class Run:

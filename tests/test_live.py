@@ -14,11 +14,12 @@ import time
 from pathlib import Path
 
 import pytest
+from sp_api.api import Orders
 from conftest import SAMPLES, free_port, use_simulator
 
 from incident import scope
 from incident.amazon import feeds, live, spapi
-from incident.amazon.ratelimits import VirtualClock
+from incident.amazon.ratelimits import TokenBucket, VirtualClock
 from incident.sandbox import seeded
 from incident.sandbox.scenario import from_spec
 from incident.sandbox.server import Simulator
@@ -122,6 +123,23 @@ def test_retry_after_is_honoured(sim, incident_store):
     start = sim.clock.now()
     live.LivePull(incident_store, connect(sim), "t").run(force="search")
     assert sim.clock.now() - start >= 42
+
+
+def test_a_refusal_for_want_of_a_token_costs_a_token_interval_not_a_back_off(sim):
+    """A client paced at a busy seller's granted rate is refused now and then (the server counts
+    tokens from when each request arrives): with the rate known, the next token is 1/rate away."""
+    sim.plans["getOrder"] = (40.0, 5)
+    sim.buckets["getOrder"] = TokenBucket(40.0, 5)
+    connection = connect(sim)
+    orders = connection.client(Orders, version="2026-01-01")
+    some = sorted(sim.orders)[:8]
+    for order_id in some[:2]:  # the rate is learned from Amazon's answer
+        connection.call("getOrder", orders.get_order, order_id)
+    sim.inject("getOrder", "throttle", times=2)
+    start = sim.clock.now()
+    for order_id in some[2:]:
+        connection.call("getOrder", orders.get_order, order_id)
+    assert sim.clock.now() - start < 0.5  # six calls at 40 a second and two refusals: a back-off took 0.5-4.5 s
 
 
 def test_slow_answers_and_timeouts(sim, incident_store):

@@ -185,7 +185,7 @@ def kill_at_random_points(command: tuple, delivered, kills: int = 50, seed: int 
         process = Run(*command)
         deadline = time.monotonic() + 30  # a run that stalls is killed too, and the final run must finish
         while delivered() < target and process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.001)
+            time.sleep(0.002)
         time.sleep(rng.uniform(0, 0.02))
         if process.poll() is None:
             process.kill()

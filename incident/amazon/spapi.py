@@ -278,7 +278,7 @@ class Connection:
                 if status == 429:
                     retry_after = _retry_after(exc.headers)
                     self._drain(operation)
-                    self.clock.sleep(retry_after if retry_after is not None else self._backoff(attempt))
+                    self.clock.sleep(retry_after if retry_after is not None else self._after_refusal(operation, attempt))
                     continue
                 if status >= 500 and once:
                     raise ApiError(operation, status, message, unsure=True) from None
@@ -325,6 +325,16 @@ class Connection:
         if bucket is not None:
             bucket.wait_time(self.clock.now())
             bucket.tokens = min(bucket.tokens, 0.0)
+
+    def _after_refusal(self, operation: str, attempt: int) -> float:
+        """Amazon refused for want of a token and did not say when to come back. With the rate
+        known, pace() now waits the token interval (the server counts from each request's arrival:
+        a client paced at the granted rate is refused now and then); wait a little longer each
+        time it happens again. With no rate known, back off."""
+        bucket = self._buckets.get(operation)
+        if bucket is None:
+            return self._backoff(attempt)
+        return min(self._backoff(attempt), (2 ** attempt - 1) / bucket.rate)
 
     @staticmethod
     def _backoff(attempt: int) -> float:
