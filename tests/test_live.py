@@ -174,9 +174,10 @@ def test_a_killed_pull_resumes_where_it_stopped(monkeypatch, cli, home, tmp_path
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     db = next(home.glob("*/incident.db"))
     deadline = time.time() + 30
-    while time.time() < deadline:
+    while time.time() < deadline:  # three pages recorded and the fourth asked (its answer hangs)
         row = sqlite3.connect(db).execute("SELECT pages FROM live_pulls").fetchone()
-        if row and row[0] == 3:
+        if row and row[0] == 3 and any(q.get("paginationToken") == "300" for op, q in list(simulator.calls)
+                                       if op == "searchOrders"):
             break
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
