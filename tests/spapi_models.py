@@ -183,7 +183,38 @@ def quick_check(model: str, operation_id: str, method: str, status: str) -> Call
     where. It never passes what jsonschema refuses (test_models.py holds it to that)."""
     validator = _validator(model, operation_id, method, status)
     assert validator is not None
-    return fastjsonschema.compile(validator.schema, formats={
+    return _compiled(json.dumps(_referenced_only(validator.schema), sort_keys=True))
+
+
+def _referenced_only(schema: dict[str, Any]) -> dict[str, Any]:
+    """The inlined schema without the definitions nothing in it refers to (compiling them all
+    took most of the time)."""
+    kept: dict[str, set[str]] = {"definitions": set(), "loose": set()}
+
+    def walk(node: Any) -> None:
+        if isinstance(node, list):
+            for item in node:
+                walk(item)
+        elif isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/"):
+                kind, name = ref[2:].split("/", 1)
+                if name not in kept[kind]:
+                    kept[kind].add(name)
+                    walk(schema[kind][name])
+            for key, value in node.items():
+                if key not in ("enum", "required"):
+                    walk(value)
+
+    walk({k: v for k, v in schema.items() if k not in kept})
+    return {**{k: v for k, v in schema.items() if k not in kept},
+            **{kind: {name: schema[kind][name] for name in names} for kind, names in kept.items()}}
+
+
+@cache
+def _compiled(schema: str) -> Callable[[Any], Any]:
+    """One compiled check per distinct schema (the error answers of a model share theirs)."""
+    return fastjsonschema.compile(json.loads(schema), formats={
         "date-time": lambda value: _FORMATS.conforms(value, "date-time"),
         "date": lambda value: _FORMATS.conforms(value, "date")})
 

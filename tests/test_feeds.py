@@ -63,9 +63,9 @@ def _states(opened) -> dict[str, int]:
 def test_a_create_feed_slower_than_the_timeout_is_not_sent_again(cli, home, monkeypatch):
     simulator = seeded("us", clock=RealClock(), processing_seconds=0.2)
     opened, connection = _pulled(cli, home, monkeypatch, simulator)
-    monkeypatch.setattr(feeds, "RECHECK_SECONDS", 0.5)
-    connection.settings.timeout = 1.0
-    simulator.inject("createFeed", "slow", seconds=2.5)  # Amazon takes the feed, answers too late
+    monkeypatch.setattr(feeds, "RECHECK_SECONDS", 0.2)
+    connection.settings.timeout = 0.5
+    simulator.inject("createFeed", "slow", seconds=1.2)  # Amazon takes the feed, answers too late
     result = feeds.submit(opened, connection, "t", poll_seconds=0.2)
     simulator.stop()
     assert len(simulator.feeds) == 1 and result.accepted == 107 and not result.rejected
