@@ -38,8 +38,8 @@ _command()
 
 
 def _main(args: list[str], env: dict[str, str], out: str, err: str, code: str | None) -> None:
-    """In the forked process: this run's environment and output files, then incident's own main
-    (or `code`, a test's stand-in that ends by calling it)."""
+    """In the forked process: this run's environment and output files, then incident's command
+    with these arguments (or `code`, a test's stand-in that ends by calling incident's main)."""
     os.environ.clear()
     os.environ.update(env)
     for fd, path in ((1, out), (2, err)):

@@ -206,7 +206,7 @@ def test_people_stopping_sales_at_once_patch_each_sku_once(cli, home, monkeypatc
     use_simulator(monkeypatch, simulator)
     cli("open", "--sku", "SONIC-HP-BLK", "--sku", "SONIC-HP-WHT", "--start", SPEC["start"], "--end", SPEC["end"],
         "--marketplace", "US")
-    simulator.inject("getListingsItem", "slow", seconds=0.5, times=runs)
+    simulator.inject("getListingsItem", "slow", seconds=0.25, times=runs)
     env = {**os.environ, **simulator.environment("x")}
     processes = [Run("stop-sales", env=env) for _ in range(runs)]
     outputs = [p.communicate(60) for p in processes]

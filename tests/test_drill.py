@@ -85,7 +85,7 @@ def test_a_team_that_does_nothing_loses_every_order(home, monkeypatch):
     from incident import drill
 
     announced = []
-    card, path, _ = drill.team_drill("coupon-after-cancelled-promo", home, speed=600, minutes=15, port=free_port(),
+    card, path, _ = drill.team_drill("coupon-after-cancelled-promo", home, speed=1800, minutes=15, port=free_port(),
                                      push=False, announce=announced.extend)
     assert any("export INCIDENT_SPAPI_ENDPOINT=http://127.0.0.1:" in line for line in announced)
     assert card["autopilot"] is False and card["time_to_detect_s"] is None

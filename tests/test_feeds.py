@@ -131,7 +131,7 @@ def test_people_submitting_at_once_send_one_feed(cli, home, monkeypatch, runs):
     simulator = seeded("us", clock=RealClock(), processing_seconds=0)
     opened, _ = _pulled(cli, home, monkeypatch, simulator)
     opened.close()
-    simulator.inject("createFeed", "slow", seconds=1.0, times=runs)
+    simulator.inject("createFeed", "slow", seconds=0.5, times=runs)
     env = {**os.environ, **simulator.environment("x")}
     processes = [_submit_process(env) for _ in range(runs)]
     outputs = [p.communicate(120) for p in processes]

@@ -43,3 +43,11 @@ def test_modules_and_classes_stay_readable(path):
     for node in ast.walk(tree):
         if isinstance(node, ast.ClassDef) and "Long because" not in (ast.get_docstring(node) or ""):
             assert node.end_lineno - node.lineno < MAX_CLASS_LINES, f"{path.name}: class {node.name} is too long"
+
+
+def test_the_cli_gives_typer_its_annotations_already_evaluated():
+    """Typer reads every command's parameters at each start; with postponed annotations it
+    evaluated each `Annotated[...]` string again (47 ms a start instead of 18)."""
+    late = [p.name for p in sorted((PACKAGE / "cli").glob("*.py"))
+            if "from __future__ import annotations" in p.read_text(encoding="utf-8")]
+    assert not late, f"remove `from __future__ import annotations` from {late}"

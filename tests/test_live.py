@@ -143,9 +143,9 @@ def test_a_refusal_for_want_of_a_token_costs_a_token_interval_not_a_back_off(sim
 
 
 def test_slow_answers_and_timeouts(sim, incident_store):
-    sim.inject("searchOrders", "slow", seconds=0.3)
-    sim.inject("searchOrders", "timeout", seconds=1.5, after=1)
-    live.LivePull(incident_store, connect(sim, timeout=1.0), "t").run(force="search")
+    sim.inject("searchOrders", "slow", seconds=0.15)
+    sim.inject("searchOrders", "timeout", seconds=0.8, after=1)
+    live.LivePull(incident_store, connect(sim, timeout=0.5), "t").run(force="search")
     assert counts(incident_store) == EXPECTED
 
 

@@ -278,7 +278,8 @@ class Connection:
                 if status == 429:
                     retry_after = _retry_after(exc.headers)
                     self._drain(operation)
-                    self.clock.sleep(retry_after if retry_after is not None else self._after_refusal(operation, attempt))
+                    wait = retry_after if retry_after is not None else self._after_refusal(operation, attempt)
+                    self.clock.sleep(wait)
                     continue
                 if status >= 500 and once:
                     raise ApiError(operation, status, message, unsure=True) from None

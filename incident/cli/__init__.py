@@ -7,7 +7,6 @@ tab-separated lines when piped, money, JSON, progress). Each command group lives
 below, registered at the end of this file; a new group is a new module plus one import line.
 """
 
-
 import json
 import sqlite3
 import sys

@@ -1,7 +1,6 @@
 """After the incident: the report, the cancellation-rate what-if, closing, costs, apology cards,
 and `log verify`."""
 
-
 from pathlib import Path
 from typing import Annotated
 

@@ -1,6 +1,5 @@
 """Stopping and cancelling: the upload file, the cancellation feed, stop-sales."""
 
-
 from typing import Annotated
 
 import typer

@@ -1,6 +1,5 @@
 """Rehearsing: a practice incident against the simulator, and its scorecard."""
 
-
 from typing import Annotated
 
 import typer

@@ -1,6 +1,5 @@
 """The incident itself: open, list, the checklist (next, guide, step), status, the log, purge."""
 
-
 import json
 import os
 import subprocess

@@ -1,6 +1,5 @@
 """The apology notices to the buyers: render, check, send, list."""
 
-
 import contextlib
 from pathlib import Path
 from typing import Annotated

@@ -1,6 +1,5 @@
 """Getting the orders in: pull (report files or the live API) and the sorted listing."""
 
-
 import sys
 from pathlib import Path
 from typing import Annotated

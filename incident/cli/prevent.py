@@ -1,7 +1,6 @@
 """Before a promotion goes live: `incident preflight` (the worst stacked price per SKU and stretch
 of time, and what is wrong) and `incident preflight approve` (a second person's approval)."""
 
-
 import json
 import os
 import sys

@@ -1,6 +1,5 @@
 """Trying it without Amazon, and checking the set-up: the simulator, the demo, doctor."""
 
-
 import os
 import sys
 from pathlib import Path

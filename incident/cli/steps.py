@@ -1,6 +1,5 @@
 """Ticking the checklist by hand: a step done, skipped with a reason, or reopened."""
 
-
 from typing import Annotated
 
 import typer

@@ -1,6 +1,5 @@
 """The Seller Support texts: the FBA request, the account annotation, the account manager."""
 
-
 from pathlib import Path
 from typing import Annotated
 

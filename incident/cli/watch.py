@@ -1,6 +1,5 @@
 """Watching for a stacking incident: watch (push or poll), watch setup, watch status."""
 
-
 from pathlib import Path
 from typing import Annotated
 
