@@ -7,6 +7,7 @@ The test that the installed command starts as a real program is in test_cli.py."
 from __future__ import annotations
 
 import functools
+import gc
 import multiprocessing
 import os
 import signal
@@ -35,6 +36,24 @@ def _command():
 
 
 _command()
+gc.freeze()  # a forked run's garbage collections skip what the server loaded: no copying its pages
+
+
+def _start_server() -> None:
+    """Python 3.11's fork server imports its preload list before it takes the tests' sys.path, so
+    it could not import this module: each run imported it (and loaded the above) after the fork.
+    The server is started with this folder on PYTHONPATH, for its start only."""
+    from multiprocessing import forkserver
+
+    saved = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).parent), saved]))
+    try:
+        forkserver.ensure_running()
+    finally:
+        if saved is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = saved
 
 
 def _main(args: list[str], env: dict[str, str], out: str, err: str, code: str | None) -> None:
@@ -59,6 +78,7 @@ class Run:
     """One run of `incident ARGS`: poll(), wait(), kill() (SIGKILL), and its output once ended."""
 
     def __init__(self, *args: str, env: dict[str, str] | None = None, code: str | None = None):
+        _start_server()
         self._folder = tempfile.TemporaryDirectory(prefix="incident-run-")
         self._out, self._err = (str(Path(self._folder.name) / name) for name in ("out", "err"))
         self._process = _CONTEXT.Process(target=_main, args=([str(a) for a in args], dict(env or os.environ),
