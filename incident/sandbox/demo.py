@@ -99,7 +99,7 @@ def run_live(home: Path | None = None) -> Iterator[tuple[Path, str, list[str]]]:
     # the simulator grants this seller 200 messages a second and says so in x-amzn-RateLimit-Limit,
     # as Amazon tells a seller granted more than the default: the client paces by it, and the demo
     # tells its buyers in about a second (at Amazon's default of one a second it would take minutes)
-    simulator = seeded("us", processing_seconds=1.0, plans={op: (200.0, 5) for op in MESSAGING_OPERATIONS})
+    simulator = seeded("us", processing_seconds=0.3, plans={op: (200.0, 5) for op in MESSAGING_OPERATIONS})
     url = simulator.start()
     overrides = simulator.environment()
     saved = {name: os.environ.get(name) for name in overrides}
