@@ -148,14 +148,14 @@ def _stop(store: Store, listings: _Listings, who: str, sku: str, saved: Any) -> 
 def _undo(store: Store, listings: _Listings, who: str, sku: str, saved: Any) -> SkuOutcome | None:
     if saved is None or saved["restored_at"]:
         return None
-    shown, product_type = listings.read(sku)  # 0, or what a stop that never applied left
+    before, product_type = listings.read(sku)  # 0, or what a stop that never applied left
     previous = saved["previous_quantity"]
     refused = listings.patch(sku, product_type, previous)
     if refused:
-        return SkuOutcome(sku, "failed", shown, shown, refused)
+        return SkuOutcome(sku, "failed", before, before, refused)
     with store.change(who, "stop_sales_undo", {"sku": sku, "quantity": previous}) as conn:
         conn.execute("UPDATE stop_sales SET restored_at = ? WHERE sku = ?", (iso_utc(now_utc()), sku))
-    before, shown = shown, listings.confirm(sku, previous)
+    shown = listings.confirm(sku, previous)
     if shown != previous:
         return SkuOutcome(sku, "not_applied", before, shown, f"Amazon accepted quantity {previous} but still "
                           f"shows {shown}: check it in Seller Central in a few minutes")
