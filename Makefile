@@ -16,10 +16,13 @@ demo: $(STAMP)
 	$(BIN)/incident demo
 
 # The tests' files go to a RAM file system where there is one (/dev/shm): the same files, locks and
-# SQLite WAL, without waiting on the disk for every commit's fsync.
+# SQLite WAL, without waiting on the disk for every commit's fsync. Compiled modules are kept even
+# where PYTHONDONTWRITEBYTECODE is set: each `incident` a test starts would compile incident again.
+# One worker more than there are cores: many tests wait on servers and processes of their own, and
+# the extra worker runs while they wait.
 test: $(STAMP)
 	TMPDIR=$$(test -d /dev/shm -a -w /dev/shm && echo /dev/shm || echo "$${TMPDIR:-/tmp}") \
-		$(BIN)/python -m pytest -q -n auto
+		PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -q -n $$(( $$(nproc) + 1 ))
 
 samples: $(STAMP)
 	$(BIN)/python samples/generate.py

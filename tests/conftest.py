@@ -14,6 +14,20 @@ from incident.cli import app
 # app, thousands of times a run); the command is the same each time, so build it once.
 typer.testing._get_command = functools.cache(typer.testing._get_command)
 
+
+def pytest_configure(config):
+    """With workers (-n), each takes the next test as it frees up, in collection order: the
+    default hands each a first block of 88 tests, which would give one worker every long test."""
+    if getattr(config.option, "maxschedchunk", 1) is None:
+        config.option.maxschedchunk = 1
+
+
+def pytest_collection_modifyitems(items):
+    """Tests marked `long` (a second or more) start first, so that the workers finish together
+    instead of one running a long test alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+
+
 ASSETS = Path(__file__).parent / "assets"
 SAMPLES = Path(__file__).parent.parent / "samples"
 WINDOW = ["--start", "2026-11-20T14:00:00-08:00", "--end", "2026-11-20T14:30:00-08:00"]

@@ -18,7 +18,9 @@ from incident.amazon.spapi import tls_context
 
 _PRELOAD = ["incident.cli", "incident.notices.send", "incident.notices.messaging", "incident.notices.smtp",
             "incident.amazon.feeds", "incident.amazon.listings", "incident.amazon.spapi", "sp_api.api", "sp_api.auth",
-            "httpx", "httpcore", "typer._adapters",  # typer reads options through pydantic, imported on first use
+            "httpx", "httpcore", "typer._adapters", "typer._click.decorators", "pydantic.plugin._loader",
+            "importlib.metadata", "smtplib", "email.policy", "email.generator", "email.contentmanager", "csv",
+            "encodings.idna",  # what a run imports on first use
             "processes"]  # this module: the server also loads the certificate authorities once (below)
 _CONTEXT = multiprocessing.get_context("forkserver")
 _CONTEXT.set_forkserver_preload(_PRELOAD)
@@ -27,12 +29,20 @@ tls_context()  # in the server, before it forks: as a run that had already conne
 
 @functools.cache
 def _command():
-    """incident's click command, as `incident` builds it at each start (built once, in the server)."""
+    """incident's click command, as `incident` builds it at each start (built once, in the server,
+    with each option's converter built too: typer builds them on first use, 14 ms a run)."""
     import typer.main
 
     from incident.cli import app
 
-    return typer.main.get_command(app)
+    command = typer.main.get_command(app)
+    groups = [command]
+    while groups:
+        group = groups.pop()
+        for param in group.params:
+            getattr(param, "get_runtime_param", lambda: None)()
+        groups.extend(getattr(group, "commands", {}).values())
+    return command
 
 
 _command()

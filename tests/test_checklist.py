@@ -4,6 +4,8 @@ how many steps are still open."""
 
 from __future__ import annotations
 
+import pytest
+
 from conftest import ASSETS, WINDOW
 
 
@@ -29,6 +31,7 @@ def test_the_guide_stops_at_a_failed_command(cli):
     assert "contact-support" not in result.stdout.split("the guide stops here")[1]
 
 
+@pytest.mark.long
 def test_the_guide_goes_through_render_check_and_send_and_counts_what_is_open(small_incident, cli):
     for step in ("stop-bleeding", "contact-support"):
         cli("step", "done", step)

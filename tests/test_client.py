@@ -199,6 +199,7 @@ def test_stop_sales_undo_reads_amazons_answer(sim, cli):
     assert "restored: quantity 0 -> 500" in cli("stop-sales", "--undo").stdout
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("runs", [2, 4])
 def test_people_stopping_sales_at_once_patch_each_sku_once(cli, home, monkeypatch, runs):
     simulator = seeded("us", clock=RealClock())

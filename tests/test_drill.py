@@ -19,6 +19,7 @@ def aws(monkeypatch):
         monkeypatch.setenv(name, value)
 
 
+@pytest.mark.long
 def test_autopilot_on_the_second_incident_prints_the_scorecard_and_keeps_it(cli, aws, home):
     # the team's last drill of this scenario, kept as `drill` keeps it (one drill run is enough)
     (home / "drills").mkdir(parents=True)
@@ -44,6 +45,7 @@ def test_autopilot_on_the_second_incident_prints_the_scorecard_and_keeps_it(cli,
     assert "20261101T100000Z-coupon-after-cancelled-promo.json" in history and kept[-1].name in history
 
 
+@pytest.mark.long
 def test_autopilot_by_polling_alone(cli, home):
     card = cli.json("drill", "--scenario", "coupon-after-cancelled-promo", "--autopilot", "--mode", "poll")
     assert card["mode"] == "poll" and card["time_to_detect_s"] <= 60

@@ -60,6 +60,7 @@ def _states(opened) -> dict[str, int]:
 
 # -- a feed is never sent twice ------------------------------------------------------------------
 
+@pytest.mark.long
 def test_a_create_feed_slower_than_the_timeout_is_not_sent_again(cli, home, monkeypatch):
     simulator = seeded("us", clock=RealClock(), processing_seconds=0.2)
     opened, connection = _pulled(cli, home, monkeypatch, simulator)
@@ -166,6 +167,7 @@ main()
 """
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("stage", ["prepared", "uploaded", "feed_requested", "feed_created"])
 def test_submit_killed_at_any_step_and_run_again_sends_one_feed(cli, home, monkeypatch, stage):
     simulator = seeded("us", clock=RealClock(), processing_seconds=0)

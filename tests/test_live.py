@@ -90,6 +90,7 @@ def test_v0_fallback_when_2026_is_not_open_to_the_app(sim, incident_store):
     assert counts(incident_store) == EXPECTED
 
 
+@pytest.mark.long
 def test_busy_window_is_paced_within_the_token_bucket_without_a_429(monkeypatch, cli, home):
     clock = VirtualClock()
     spec = dict(SPEC, burst_orders=2500, background_orders=0)
@@ -163,6 +164,7 @@ def test_fatal_report_says_what_to_do(sim, incident_store):
         live.LivePull(incident_store, connect(sim), "t").run(force="report")
 
 
+@pytest.mark.long
 def test_a_killed_pull_resumes_where_it_stopped(monkeypatch, cli, home, tmp_path):
     simulator = Simulator(from_spec(dict(SPEC, burst_orders=900, background_orders=0)))
     simulator.start()
@@ -275,6 +277,7 @@ def test_doctor_reports_missing_credentials(sim, cli, monkeypatch):
     assert "no SP-API credentials" in cli("doctor", "--marketplace", "US", code=2).stderr
 
 
+@pytest.mark.long
 def test_demo_live(cli, tmp_path):
     out = cli("demo", "--live", "--home", tmp_path / "d").stdout
     assert "107 of 107 items cancelled" in out and "plan search" in out
@@ -352,6 +355,7 @@ def test_a_drill_unfolds_orders_arrive_pending_ones_ripen_and_stop_sales_stops_m
     assert early_pending and not early_pending & {d.line.order_id for d in pending}
 
 
+@pytest.mark.long
 def test_sandbox_serve_drill_prints_how_to_connect_and_the_incident_to_open():
     port = free_port()
     command = [Path(sys.executable).parent / "incident", "sandbox", "serve", "--drill", "--port", str(port)]

@@ -106,6 +106,7 @@ def _broken(answer, rng: random.Random):
     return answer
 
 
+@pytest.mark.long
 def test_the_quick_check_never_passes_an_answer_the_full_check_refuses():
     """problems() skips jsonschema when fastjsonschema passes an answer: that is only sound if
     the quick check is never the laxer one. Amazon's examples and broken copies of them decide."""

@@ -79,6 +79,7 @@ def by_title(report: preflight.Report, fragment: str) -> str:
 
 # -- the incidents, live ---------------------------------------------------------------------
 
+@pytest.mark.long
 def test_incident_1_a_promo_code_on_the_wrong_product_with_a_coupon(live):
     report = live(account_simulator("incident-1", "clean"))
     code = by_title(report, "Instagram")

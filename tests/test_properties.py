@@ -6,6 +6,7 @@ import random
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -19,8 +20,10 @@ NAMES = {
     "cp932": ["ソニック ノイズキャンセリング ヘッドホン", "ケーブル（編組）", "日本茶セット"],
 }
 
-order_ids = st.from_regex(r"\A[0-9]{3}-[0-9]{7}-[0-9]{7}\Z")
-item_codes = st.from_regex(r"\A[0-9]{14}\Z")
+# built from numbers, not from a regular expression: the same ids, drawn in a fraction of the time
+order_ids = st.builds("{:03d}-{:07d}-{:07d}".format, st.integers(0, 999), st.integers(0, 10**7 - 1),
+                      st.integers(0, 10**7 - 1))
+item_codes = st.integers(0, 10**14 - 1).map("{:014d}".format)
 
 
 @st.composite
@@ -62,6 +65,7 @@ def _write(kind, rows, columns, encoding, newline, folder: Path) -> Path:
     return path
 
 
+@pytest.mark.long
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(reports())
 def test_same_orders_whatever_the_layout(case):

@@ -209,6 +209,7 @@ def assert_exactly_once(home, per_order: Counter, expected: set, killed: int) ->
     return len(resent), attempts, resent
 
 
+@pytest.mark.long
 def test_killed_fifty_times_every_buyer_gets_exactly_one_notice(cli, home, tmp_path, smtp):
     buyers, _ = ready_incident(cli, tmp_path, 300)
     command = ("notify", "send", "--via", "smtp")
@@ -257,6 +258,7 @@ def sample_incident(cli, *extra):
     return cli("notify", "render", *extra)
 
 
+@pytest.mark.long
 def test_spapi_sends_in_each_buyers_language_through_buyer_seller_messaging(cli, simulator):
     from incident.sandbox.operations import buyer_locale
 
@@ -301,6 +303,7 @@ def test_spapi_records_orders_amazon_does_not_offer_a_message_for(cli, simulator
     assert "not offered by Amazon" in out
 
 
+@pytest.mark.long
 def test_spapi_killed_fifty_times_every_buyer_gets_exactly_one_notice(cli, home, tmp_path, monkeypatch):
     buyers, orders = ready_incident(cli, tmp_path, 300)
     expected = set(buyers)
@@ -336,6 +339,7 @@ def test_people_sending_at_the_same_time_never_send_a_notice_twice(cli, home, tm
     assert sent == 120
 
 
+@pytest.mark.long
 def test_kills_during_concurrent_runs_miss_nobody(cli, home, tmp_path, smtp):
     buyers, _ = ready_incident(cli, tmp_path, 200)
     command = ("notify", "send", "--via", "smtp")

@@ -96,6 +96,7 @@ def watcher_for(env, clock, home: Path, mode: str = "push", **options):
     return built, lines
 
 
+@pytest.mark.long
 def test_push_catches_the_stacking_incident_within_10_seconds_and_acts_once(aws, home, webhook, mail):
     url, received = webhook
     env, clock = drill_env(drills.load("coupon-after-cancelled-promo"))
@@ -150,6 +151,7 @@ def test_poll_catches_it_within_one_poll_interval(aws, home):
     assert episodes[0]["confirmed_at"], "the price was confirmed from the polled orders"
 
 
+@pytest.mark.long
 def test_a_day_of_ordinary_traffic_raises_no_alert(aws, home):
     ordinary = drills.DrillScenario("ordinary-day", orders=0, ordinary_per_hour=12, history_hours=24,
                                     starts_in_minutes=24 * 60)

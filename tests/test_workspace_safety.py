@@ -256,6 +256,7 @@ OPEN = f'incident open --sku SKU-A --start {WINDOW[1]} --end {WINDOW[3]} >/dev/n
 COUNT_EVENTS = 'incident log --json | grep -c \'"action"\'\n'
 
 
+@pytest.mark.long
 @needs_userns
 def test_a_full_disk_is_one_line_and_the_incident_is_unchanged(tmp_path):
     done = in_small_disk(tmp_path, OPEN + 'incident pull --report "$ALL" >/dev/null 2>&1\n' + COUNT_EVENTS + FILL
@@ -270,6 +271,7 @@ def test_a_full_disk_is_one_line_and_the_incident_is_unchanged(tmp_path):
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.long
 @needs_userns
 def test_a_read_only_disk_is_one_line(tmp_path):
     done = in_small_disk(tmp_path, OPEN + 'mount -o remount,ro "$DISK"\n'
