@@ -21,10 +21,10 @@ _PRELOAD = ["incident.cli", "incident.notices.send", "incident.notices.messaging
             "httpx", "httpcore", "typer._adapters", "typer._click.decorators", "pydantic.plugin._loader",
             "importlib.metadata", "smtplib", "email.policy", "email.generator", "email.contentmanager", "csv",
             "encodings.idna",  # what a run imports on first use
-            "processes"]  # this module: the server also loads the certificate authorities once (below)
+            "processes"]  # this module: in the server, it also prepares what every run needs (below)
 _CONTEXT = multiprocessing.get_context("forkserver")
 _CONTEXT.set_forkserver_preload(_PRELOAD)
-tls_context()  # in the server, before it forks: as a run that had already connected once
+_SERVER = "INCIDENT_TESTS_FORK_SERVER"  # set while the server starts (the tests' workers skip the below)
 
 
 @functools.cache
@@ -45,21 +45,25 @@ def _command():
     return command
 
 
-_command()
-gc.freeze()  # a forked run's garbage collections skip what the server loaded: no copying its pages
+if os.environ.get(_SERVER):  # the server, before it forks: as a run that had already started once
+    tls_context()  # the certificate authorities, loaded
+    _command()
+    gc.freeze()  # a forked run's garbage collections skip what the server loaded: no copying its pages
 
 
 def _start_server() -> None:
     """Python 3.11's fork server imports its preload list before it takes the tests' sys.path, so
-    it could not import this module: each run imported it (and loaded the above) after the fork.
-    The server is started with this folder on PYTHONPATH, for its start only."""
+    it could not import this module: each run imported it (and prepared the above) after the fork.
+    The server is started with this folder on PYTHONPATH, and told it is the server, for its start only."""
     from multiprocessing import forkserver
 
     saved = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).parent), saved]))
+    os.environ[_SERVER] = "1"
     try:
         forkserver.ensure_running()
     finally:
+        del os.environ[_SERVER]
         if saved is None:
             del os.environ["PYTHONPATH"]
         else:

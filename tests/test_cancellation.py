@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from conftest import ASSETS
-from openpyxl import load_workbook
 
 GOLDEN = ASSETS / "golden" / "OrderCancellation.txt"
 
@@ -35,6 +34,8 @@ def test_golden_file_layout():
 
 
 def test_xlsx_has_the_same_rows_all_as_text(small_incident):
+    from openpyxl import load_workbook  # imported here: a third of a second for every worker otherwise
+
     files = export(small_incident, "--format", "both")
     sheet = load_workbook(files[".xlsx"]).active
     assert sheet.title == "OrderCancellation"
