@@ -16,8 +16,9 @@ typer.testing._get_command = functools.cache(typer.testing._get_command)
 
 
 def pytest_configure(config):
-    """With workers (-n), each takes the next test as it frees up, in collection order: the
-    default hands each a first block of 88 tests, which would give one worker every long test."""
+    """With workers (-n), each takes the next test as it frees up, in collection order. xdist's
+    default first hands each worker a block of a quarter of its share (58 tests with three
+    workers): the first block would hold every long test, and its worker would run them all."""
     if getattr(config.option, "maxschedchunk", 1) is None:
         config.option.maxschedchunk = 1
 
