@@ -6,6 +6,7 @@ line with the incident left as it was."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import stat
@@ -240,46 +241,86 @@ def test_two_exports_in_the_same_second_keep_two_files_each_matching_its_record(
 # -- §5: the machine fails; one line, the incident as it was ---------------------------------------
 
 
-def in_small_disk(tmp_path: Path, script: str, size: str = "600k") -> subprocess.CompletedProcess:
-    """`script` (sh) in a user namespace with a tmpfs of `size` mounted at $DISK, INCIDENT_HOME inside."""
+# Inside the namespace, one Python imports incident once and forks each `incident` step from it:
+# each is still its own process on the small disk (starting an interpreter cost 0.3-0.6 s a step).
+SMALL_DISK_STEPS = """
+import json, os, subprocess, sys, tempfile
+import pyarrow.compute, pyarrow.csv  # what a pull imports on first use
+from incident.cli import main
+results = []
+for step in json.loads(os.environ["STEPS"]):
+    if step[0] == "sh":
+        done = subprocess.run(["sh", "-c", step[1]], capture_output=True, text=True)
+        results.append([done.returncode, done.stdout, done.stderr])
+        continue
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        pid = os.fork()
+        if pid == 0:
+            os.dup2(out.fileno(), 1)
+            os.dup2(err.fileno(), 2)
+            sys.argv = ["incident", *step]
+            try:
+                main()
+                code = 0
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+        code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+        results.append([code, *(f.seek(0) or f.read().decode() for f in (out, err))])
+print(json.dumps(results))
+"""
+
+
+def in_small_disk(tmp_path: Path, *steps, size: str = "600k") -> list[tuple[int, str, str]]:
+    """The steps in a user namespace with a tmpfs of `size` mounted at $DISK, INCIDENT_HOME inside:
+    a list is `incident` with those arguments, ("sh", text) a shell command. (exit, out, err) each."""
     disk = tmp_path / "disk"
     disk.mkdir()
     env = {**os.environ, "DISK": str(disk), "INCIDENT_HOME": str(disk / "incidents"),
-           "PATH": f"{BIN}:{os.environ['PATH']}", "ALL": str(SMALL_ALL), "UNSHIPPED": str(SMALL_UNSHIPPED)}
-    return subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "sh", "-c",
-                           f'mount -t tmpfs -o size={size},mode=0700 tmpfs "$DISK" || exit 99\n{script}'],
+           "STEPS": json.dumps([list(map(str, step)) for step in steps])}
+    script = f'mount -t tmpfs -o size={size},mode=0700 tmpfs "$DISK" || exit 99\nexec "{sys.executable}" -c "$0"'
+    done = subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script, SMALL_DISK_STEPS],
                           env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return [tuple(result) for result in json.loads(done.stdout)]
 
 
-FILL = 'dd if=/dev/zero of="$DISK/.fill" bs=4k 2>/dev/null\n'
-OPEN = f'incident open --sku SKU-A --start {WINDOW[1]} --end {WINDOW[3]} >/dev/null 2>&1 || exit 98\n'
-COUNT_EVENTS = 'incident log --json | grep -c \'"action"\'\n'
+FILL = ("sh", 'dd if=/dev/zero of="$DISK/.fill" bs=4k 2>/dev/null')
+OPEN = ["open", "--sku", "SKU-A", *WINDOW]
+OPEN_B = ["open", "--sku", "SKU-B", "--start", "2026-11-20T14:00Z", "--end", "2026-11-20T15:00Z"]
+EVENTS = ["log", "--json"]
+FULL = "the disk is full; nothing was changed"
 
 
 @pytest.mark.long
 @needs_userns
 def test_a_full_disk_is_one_line_and_the_incident_is_unchanged(tmp_path):
-    done = in_small_disk(tmp_path, OPEN + 'incident pull --report "$ALL" >/dev/null 2>&1\n' + COUNT_EVENTS + FILL
-                         + 'incident pull --report "$UNSHIPPED"; echo "exit $?"\n'
-                         + 'incident step done stop-bleeding; echo "exit $?"\n' + COUNT_EVENTS
-                         + 'incident open --sku SKU-B --start 2026-11-20T14:00Z --end 2026-11-20T15:00Z; echo "exit $?"\n'
-                         + 'ls "$INCIDENT_HOME" | wc -l\nincident status >/dev/null; echo "exit $?"\n')
-    lines = done.stdout.split()
-    assert lines == ["2", "exit", "7", "exit", "7", "2", "exit", "7", "1", "exit", "0"], done.stdout + done.stderr
-    errors = done.stderr.strip().splitlines()
-    assert len(errors) == 3 and all("the disk is full; nothing was changed" in e for e in errors), done.stderr
-    assert "Traceback" not in done.stderr
+    results = in_small_disk(tmp_path, OPEN, ["pull", "--report", SMALL_ALL], EVENTS, FILL,
+                            ["pull", "--report", SMALL_UNSHIPPED], ["step", "done", "stop-bleeding"], EVENTS,
+                            OPEN_B, ("sh", 'ls "$INCIDENT_HOME"'), ["status"])
+    opened, pulled, before, _, pull, step, after, open_b, listed, status = results
+    assert opened[0] == pulled[0] == 0, results
+    assert [pull[0], step[0], open_b[0], status[0]] == [7, 7, 7, 0], results
+    for failed in (pull, step, open_b):
+        assert failed[2].count("\n") == 1 and FULL in failed[2] and "Traceback" not in failed[2], failed
+    assert not any(result[2] for result in (before, after, status)), results
+    assert len(json.loads(before[1])) == len(json.loads(after[1])) == 2  # the log as it was
+    assert len(listed[1].split()) == 1  # no half-made incident
 
 
 @pytest.mark.long
 @needs_userns
 def test_a_read_only_disk_is_one_line(tmp_path):
-    done = in_small_disk(tmp_path, OPEN + 'mount -o remount,ro "$DISK"\n'
-                         + 'incident pull --report "$ALL"; echo "exit $?"\n'
-                         + 'incident open --sku SKU-B --start 2026-11-20T14:00Z --end 2026-11-20T15:00Z; echo "exit $?"\n'
-                         + 'incident status >/dev/null; echo "exit $?"\n')
-    assert done.stdout.split() == ["exit", "7", "exit", "7", "exit", "0"], done.stdout + done.stderr
-    assert "cannot be written" in done.stderr and "read-only" in done.stderr and "Traceback" not in done.stderr
+    results = in_small_disk(tmp_path, OPEN, ("sh", 'mount -o remount,ro "$DISK"'), ["pull", "--report", SMALL_ALL],
+                            OPEN_B, ["status"])
+    opened, remounted, pull, open_b, status = results
+    assert opened[0] == remounted[0] == 0, results
+    assert [pull[0], open_b[0], status[0]] == [7, 7, 0], results
+    assert "cannot be written" in pull[2]
+    for failed in (pull, open_b):
+        assert failed[2].count("\n") == 1 and "read-only" in failed[2] and "Traceback" not in failed[2], failed
 
 
 def test_an_unwritable_home_is_one_line(tmp_path):
