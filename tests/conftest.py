@@ -16,9 +16,10 @@ typer.testing._get_command = functools.cache(typer.testing._get_command)
 
 
 def pytest_configure(config):
-    """With workers (-n), each takes the next test as it frees up, in collection order. xdist's
-    default first hands each worker a block of a quarter of its share (58 tests with three
-    workers): the first block would hold every long test, and its worker would run them all."""
+    """With workers (-n), each keeps two tests queued and takes the next one, in collection
+    order, as one finishes. xdist's default first hands each worker a block of a quarter of its
+    share (58 tests with three workers): the first block would hold every long test, and its
+    worker would run them all."""
     if getattr(config.option, "maxschedchunk", 1) is None:
         config.option.maxschedchunk = 1
 

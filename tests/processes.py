@@ -63,7 +63,7 @@ def _start_server() -> None:
     try:
         forkserver.ensure_running()
     finally:
-        del os.environ[_SERVER]
+        os.environ.pop(_SERVER, None)
         if saved is None:
             del os.environ["PYTHONPATH"]
         else:
