@@ -11,6 +11,7 @@ import gc
 import multiprocessing
 import os
 import signal
+import sys
 import tempfile
 from pathlib import Path
 
@@ -79,8 +80,6 @@ def _main(args: list[str], env: dict[str, str], out: str, err: str, code: str | 
         target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.dup2(target, fd)
         os.close(target)
-    import sys
-
     sys.argv = ["incident", *args]
     if code is not None:
         exec(compile(code, "<test stand-in>", "exec"), {"__name__": "__main__"})

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from sp_api.api import Orders
 from conftest import SAMPLES, free_port, use_simulator
+from processes import Run
 
 from incident import scope
 from incident.amazon import feeds, live, spapi
@@ -168,12 +169,10 @@ def test_fatal_report_says_what_to_do(sim, incident_store):
 def test_a_killed_pull_resumes_where_it_stopped(monkeypatch, cli, home, tmp_path):
     simulator = Simulator(from_spec(dict(SPEC, burst_orders=900, background_orders=0)))
     simulator.start()
-    env = {**os.environ, **simulator.environment("x")}
-    monkeypatch.setattr(os, "environ", env)
+    use_simulator(monkeypatch, simulator)
     cli("open", "--sku", SPEC["skus"][0], "--start", SPEC["start"], "--end", SPEC["end"], "--marketplace", "US")
     simulator.inject("searchOrders", "slow", seconds=30, after=3)  # the 4th page hangs
-    process = subprocess.Popen([Path(sys.executable).parent / "incident", "pull", "--live"], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = Run("pull", "--live")
     db = next(home.glob("*/incident.db"))
     deadline = time.time() + 30
     while time.time() < deadline:  # three pages recorded and the fourth asked (its answer hangs)
@@ -182,8 +181,7 @@ def test_a_killed_pull_resumes_where_it_stopped(monkeypatch, cli, home, tmp_path
                                        if op == "searchOrders"):
             break
         time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    process.kill()
     simulator.faults.clear()
     out = cli("pull", "--live").stdout
     assert "resuming the pull" in out

@@ -241,28 +241,18 @@ def test_two_exports_in_the_same_second_keep_two_files_each_matching_its_record(
 # -- §5: the machine fails; one line, the incident as it was ---------------------------------------
 
 
-# Inside the namespace, one Python imports incident once and forks each `incident` step from it:
-# each is still its own process on the small disk (starting an interpreter cost 0.3-0.6 s a step).
+# Inside the namespace, each `incident` step is a run of tests/processes.py: its own process on the
+# small disk, forked from a server that has imported incident (an interpreter start cost 0.3-0.6 s).
 SMALL_DISK_STEPS = """
-import json, os, subprocess, sys, tempfile
-import pyarrow.compute, pyarrow.csv  # what a pull imports on first use
-from incident.cli import main
+import json, os, subprocess
+from processes import Run
 results = []
 for step in json.loads(os.environ["STEPS"]):
     if step[0] == "sh":
         done = subprocess.run(["sh", "-c", step[1]], capture_output=True, text=True)
         results.append([done.returncode, done.stdout, done.stderr])
-        continue
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        pid = os.fork()
-        if pid == 0:
-            os.dup2(out.fileno(), 1)
-            os.dup2(err.fileno(), 2)
-            sys.argv = ["incident", *step]
-            main()
-            sys.exit(0)  # the child ends here, as the installed command ends (its exit code, its shutdown)
-        code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
-        results.append([code, *(f.seek(0) or f.read().decode() for f in (out, err))])
+    else:
+        results.append(Run(*step).communicate(120))
 print(json.dumps(results))
 """
 
@@ -273,7 +263,8 @@ def in_small_disk(tmp_path: Path, *steps, size: str = "600k") -> list[tuple[int,
     disk = tmp_path / "disk"
     disk.mkdir()
     env = {**os.environ, "DISK": str(disk), "INCIDENT_HOME": str(disk / "incidents"),
-           "STEPS": json.dumps([list(map(str, step)) for step in steps])}
+           "STEPS": json.dumps([list(map(str, step)) for step in steps]),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).parent), os.environ.get("PYTHONPATH")]))}
     script = f'mount -t tmpfs -o size={size},mode=0700 tmpfs "$DISK" || exit 99\nexec "{sys.executable}" -c "$0"'
     done = subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script, SMALL_DISK_STEPS],
                           env=env, capture_output=True, text=True, timeout=300)
