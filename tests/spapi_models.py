@@ -1,6 +1,7 @@
-"""Amazon's published SP-API models (shared/spapi-models, beside the repository) as a checker for
-the simulator: every answer is validated against the response schema the model gives for its
-path, method and status, with a JSON-schema validator over the model's own definitions.
+"""Amazon's published SP-API models as the tests carry them (tests/amazon/models, derived from
+shared/spapi-models by tests/amazon/derive.py), as a checker for the simulator: every answer is
+validated against the response schema the model gives for its path, method and status, with a
+JSON-schema validator over the model's own definitions.
 
 The models are Swagger 2.0; their schemas are JSON Schema draft 4 with `$ref`s into
 `#/definitions`. Two things are made strict that Swagger leaves open, because an answer Amazon
@@ -24,7 +25,7 @@ from typing import Any
 import fastjsonschema
 import jsonschema
 
-MODELS = Path(__file__).resolve().parents[1].parent / "shared" / "spapi-models"
+MODELS = Path(__file__).resolve().parent / "amazon" / "models"
 
 
 def _strict(schema: Any, loose_refs: bool = False) -> Any:

@@ -6,9 +6,11 @@ reach, required parameters, the checker itself, and the examples."""
 from __future__ import annotations
 
 import copy
+import importlib.util
 import random
 import re
 from decimal import Decimal
+from pathlib import Path
 
 import fastjsonschema
 import httpx
@@ -215,3 +217,12 @@ def test_processing_report_words_are_not_english_only():
     report = processing.parse_processing_report(text)
     assert (report.processed, report.successful) == (2, 1) and list(report.refusals) == [2]
     assert report.problems(2) == []
+
+
+def test_the_carried_models_are_what_derive_py_makes_of_amazons_published_ones():
+    spec = importlib.util.spec_from_file_location("derive", Path(__file__).parent / "amazon" / "derive.py")
+    derive = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(derive)
+    if not derive.PUBLISHED.is_dir():
+        pytest.skip("../shared/spapi-models is not beside the repository: nothing to compare the carried copy with")
+    assert derive.derive() == derive.carried(), "run python tests/amazon/derive.py and commit tests/amazon/models"

@@ -10,10 +10,10 @@ import json
 import sqlite3
 from datetime import datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from conftest import SAMPLES, use_simulator
+from spapi_models import MODELS
 
 from incident.amazon import spapi
 from incident.amazon.ratelimits import RealClock, VirtualClock
@@ -26,7 +26,6 @@ from incident.sandbox.scenario import Scenario
 from incident.sandbox.server import Simulator
 from incident.workspace.account import ACCOUNT_DB, open_account
 
-MODELS = Path(__file__).resolve().parents[1].parent / "shared" / "spapi-models"
 PLAN, PRICES = SAMPLES / "preflight" / "plan.yaml", SAMPLES / "preflight" / "prices.csv"
 SAMPLE_AT = "2026-11-19T00:00Z"
 FAST = {name: (50.0, 50) for name in sim_promotions.PLANS}  # for a client on the real clock
