@@ -10,6 +10,9 @@ import typer.testing
 from typer.testing import CliRunner
 
 from incident.cli import app
+from later import travel
+
+travel()
 
 # Typer builds the click command anew on every CliRunner.invoke (tens of milliseconds for this
 # app, thousands of times a run); the command is the same each time, so build it once.
@@ -43,6 +46,11 @@ def pytest_collection_modifyitems(items):
 
 ASSETS = Path(__file__).parent / "assets"
 SAMPLES = Path(__file__).parent.parent / "samples"
+# Real report files from public repositories, beside the clone as CI lays it out; a user's clone
+# has none, and the tests that read them skip with this one reason.
+REAL_REPORTS = Path(__file__).resolve().parents[1].parent / "shared" / "real-reports"
+needs_real_reports = pytest.mark.skipif(not REAL_REPORTS.is_dir(),
+                                        reason="../shared/real-reports is not beside the repository")
 WINDOW = ["--start", "2026-11-20T14:00:00-08:00", "--end", "2026-11-20T14:30:00-08:00"]
 
 

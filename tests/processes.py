@@ -47,6 +47,9 @@ def _command():
 
 
 if os.environ.get(_SERVER):  # the server, before it forks: as a run that had already started once
+    from later import travel
+
+    travel()
     tls_context()  # the certificate authorities, loaded
     _command()
     gc.freeze()  # a forked run's garbage collections skip what the server loaded: no copying its pages

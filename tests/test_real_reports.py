@@ -8,15 +8,14 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import with_already_cancelled
+from conftest import REAL_REPORTS, needs_real_reports, with_already_cancelled
 
 from incident.cli import app
 
-REAL = Path(__file__).resolve().parents[1].parent / "shared" / "real-reports"
-CASES = sorted(p for p in REAL.glob("*/expected.json")) if REAL.is_dir() else []
+CASES = sorted(REAL_REPORTS.glob("*/expected.json"))
 
 
-@pytest.mark.skipif(not CASES, reason="../shared/real-reports is not beside the repository")
+@needs_real_reports
 @pytest.mark.parametrize("expected_file", CASES, ids=lambda p: p.parent.name)
 def test_a_real_report_reads_to_its_expected_outcome(cli, expected_file):
     expected = json.loads(expected_file.read_text())

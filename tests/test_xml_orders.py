@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import gzip
 import json
-from pathlib import Path
 
 import pytest
-from conftest import WINDOW, with_already_cancelled
+from conftest import REAL_REPORTS, WINDOW, needs_real_reports, with_already_cancelled
 
 from incident.amazon.xml_orders import XML_ORDER_REPORT, is_xml, read_xml_report
 from incident.scope import ATTENTION, CANCELLABLE
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-SAMPLE = SHARED / "real-reports" / "us-xml-orderreport-2008"
+SAMPLE = REAL_REPORTS / "us-xml-orderreport-2008"
 
 ORDER = """<?xml version="1.0" encoding="UTF-8"?>
 <AmazonEnvelope xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:noNamespaceSchemaLocation="amzn-envelope.xsd">
@@ -36,9 +34,8 @@ ORDER = """<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
+@needs_real_reports
 def test_amazons_sample_lands_in_the_incident_and_needs_attention_until_its_status_is_known(cli, home):
-    if not SAMPLE.is_dir():
-        pytest.skip(f"the shared real reports are not beside the repository ({SAMPLE})")
     expected = json.loads((SAMPLE / "expected.json").read_text())
     scope = expected["scope"]
     cli("open", *[a for sku in scope["sku"] for a in ("--sku", sku)], "--start", scope["start"], "--end", scope["end"])
