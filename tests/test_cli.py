@@ -169,6 +169,31 @@ def test_every_command_has_a_summary_and_an_example():
         assert command.help and "Example:" in command.help, f"`incident {name}` has no example"
 
 
+PANELS = ["During the incident", "Before it", "After it", "Set-up"]
+
+
+def test_help_groups_the_commands_the_way_a_manager_thinks(cli):
+    import typer.main
+
+    sections: dict[str, list[str]] = {}  # each "Title:" line -> the names listed below it
+    title = None
+    for line in cli("--help").stdout.splitlines():
+        if line.endswith(":") and not line[:1].isspace():
+            title = line[:-1]
+            sections[title] = []
+        elif title and line.startswith("  ") and line[2:3].strip():
+            sections[title].append(line.split()[0])
+    assert [t for t in sections if t != "Options"] == PANELS  # during first: that is when help is read
+    listed = [name for title in PANELS for name in sections[title]]
+    commands = typer.main.get_command(app).list_commands(None)
+    assert sorted(listed) == sorted(commands) and len(listed) == len(set(listed)) == 26  # each exactly once
+    assert {"open", "pull", "scope", "status", "orders", "cancel", "notify", "support", "step", "next",
+            "stop-sales"} <= set(sections["During the incident"])
+    assert set(sections["Before it"]) == {"preflight", "watch", "drill"}
+    assert {"report", "health", "cards", "cost", "close", "purge", "log"} <= set(sections["After it"])
+    assert {"doctor", "sandbox", "demo"} <= set(sections["Set-up"])
+
+
 def test_installed_command_runs_as_a_real_process(tmp_path):
     command = Path(sys.executable).parent / "incident"
     env = {**os.environ, "INCIDENT_HOME": str(tmp_path / "h")}

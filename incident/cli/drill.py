@@ -7,7 +7,7 @@ import typer
 from incident.cli import Group, JsonOpt, app, err, home, print_json, table
 
 drill_app = typer.Typer(cls=Group)
-app.add_typer(drill_app, name="drill")
+app.add_typer(drill_app, name="drill", rich_help_panel="Before it")
 
 
 @drill_app.callback(invoke_without_command=True)
