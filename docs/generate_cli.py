@@ -20,14 +20,20 @@ def commands() -> list[tuple[list[str], object]]:
     """Every command and group as (path of names, click command), in `--help` order."""
     import typer.main
 
-    from incident.cli import app
+    from incident.cli import PANELS, app
 
     found: list[tuple[list[str], object]] = []
 
+    def panel(command) -> int:  # --help lists the commands panel by panel (incident.cli.Group)
+        name = getattr(command, "rich_help_panel", None)
+        return PANELS.index(name) if name in PANELS else len(PANELS)
+
     def walk(path: list[str], command) -> None:
         found.append((path, command))
-        for name in getattr(command, "list_commands", lambda ctx: [])(None):
-            walk([*path, name], command.get_command(None, name))
+        names = getattr(command, "list_commands", lambda ctx: [])(None)
+        subs = sorted(((name, command.get_command(None, name)) for name in names), key=lambda sub: panel(sub[1]))
+        for name, sub in subs:
+            walk([*path, name], sub)
 
     walk([], typer.main.get_command(app))
     return found

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import stat
 import subprocess
 import sys
 import zipfile
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -167,6 +169,31 @@ def test_every_command_has_a_summary_and_an_example():
         assert command.help and "Example:" in command.help, f"`incident {name}` has no example"
 
 
+PANELS = ["During the incident", "Before it", "After it", "Set-up"]
+
+
+def test_help_groups_the_commands_the_way_a_manager_thinks(cli):
+    import typer.main
+
+    sections: dict[str, list[str]] = {}  # each "Title:" line -> the names listed below it
+    title = None
+    for line in cli("--help").stdout.splitlines():
+        if line.endswith(":") and not line[:1].isspace():
+            title = line[:-1]
+            sections[title] = []
+        elif title and line.startswith("  ") and line[2:3].strip():
+            sections[title].append(line.split()[0])
+    assert [t for t in sections if t != "Options"] == PANELS  # during first: that is when help is read
+    listed = [name for title in PANELS for name in sections[title]]
+    commands = typer.main.get_command(app).list_commands(None)
+    assert sorted(listed) == sorted(commands) and len(listed) == len(set(listed)) == 26  # each exactly once
+    assert {"open", "pull", "scope", "status", "orders", "cancel", "notify", "support", "step", "next",
+            "stop-sales"} <= set(sections["During the incident"])
+    assert set(sections["Before it"]) == {"preflight", "watch", "drill"}
+    assert {"report", "health", "cards", "cost", "close", "purge", "log"} <= set(sections["After it"])
+    assert {"doctor", "sandbox", "demo"} <= set(sections["Set-up"])
+
+
 def test_installed_command_runs_as_a_real_process(tmp_path):
     command = Path(sys.executable).parent / "incident"
     env = {**os.environ, "INCIDENT_HOME": str(tmp_path / "h")}
@@ -179,14 +206,20 @@ def test_installed_command_runs_as_a_real_process(tmp_path):
     assert bad.stderr.strip() == f"error: {tmp_path / 'missing.txt'}: no such file. Check the path"
 
 
-@pytest.mark.long
-def test_wheel_ships_runbooks_templates_and_samples(tmp_path):
-    """A plain, non-editable install must find its data from any working directory."""
-    # the build backend pip calls (hatchling, a test dependency), called as pip calls it, minus pip
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    """incident's wheel, built by the build backend pip calls (hatchling, a test dependency), called
+    as pip calls it, minus pip."""
+    dist = tmp_path_factory.mktemp("dist")
     built = subprocess.run([sys.executable, "-c", "import sys, hatchling.build as b; b.build_wheel(sys.argv[1])",
-                            tmp_path / "dist"], capture_output=True, text=True, cwd=ROOT)
+                            dist], capture_output=True, text=True, cwd=ROOT)
     assert built.returncode == 0, built.stderr
-    wheel = next((tmp_path / "dist").glob("incident-*.whl"))
+    return next(dist.glob("incident-*.whl"))
+
+
+@pytest.mark.long
+def test_wheel_ships_runbooks_templates_and_samples(tmp_path, wheel):
+    """A plain, non-editable install must find its data from any working directory."""
     names = zipfile.ZipFile(wheel).namelist()
     assert "incident/_data/runbooks/promo-stacking.yaml" in names
     assert "incident/_data/samples/us/all-orders.txt" in names
@@ -201,6 +234,73 @@ def test_wheel_ships_runbooks_templates_and_samples(tmp_path):
     assert str(target) in subprocess.run(
         [sys.executable, "-c", "import incident.resources as r; print(r.data_dir('runbooks'))"],
         capture_output=True, text=True, cwd=elsewhere, env={**os.environ, "PYTHONPATH": str(target)}).stdout
+
+
+def _plain_dependencies(wheel: Path) -> list[metadata.Distribution]:
+    """The distributions `pip install .` brings, no extra asked for: the wheel's requirements and
+    theirs, each with only the extras asked of it, as this environment has them installed."""
+    from email.parser import Parser
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    with zipfile.ZipFile(wheel) as opened:
+        described = opened.read(next(n for n in opened.namelist() if n.endswith(".dist-info/METADATA"))).decode()
+    found: dict[str, metadata.Distribution] = {}
+    todo = [(requirement, ()) for requirement in Parser().parsestr(described).get_all("Requires-Dist") or []]
+    while todo:
+        text, extras = todo.pop()
+        requirement = Requirement(text)
+        if requirement.marker and not any(requirement.marker.evaluate({"extra": e}) for e in ("", *extras)):
+            continue
+        name = canonicalize_name(requirement.name)
+        if name in found:
+            continue  # an extra asked only further down is not followed: none of ours needs one
+        found[name] = metadata.distribution(name)
+        todo += [(r, tuple(requirement.extras)) for r in found[name].requires or []]
+    return list(found.values())
+
+
+def plain_venv(folder: Path, wheel: Path) -> Path:
+    """A new virtual environment with incident installed from its wheel by pip, as `pip install .`
+    would, but offline: the dependencies pip would install are linked in from this environment
+    (moto, the test tools and the other extras are not), and pip gets no index nor any other
+    folder of wheels, so a dependency missing from that set fails the install."""
+    venv = folder / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], check=True)
+    python = venv / "bin" / "python"
+    site = Path(subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                               capture_output=True, text=True, check=True).stdout.strip())
+    for dist in _plain_dependencies(wheel):
+        assert dist.files, f"{dist.metadata['Name']} lists no files"
+        for top in {f.parts[0] for f in dist.files if f.parts[0] not in ("..", "__pycache__")}:
+            if not (site / top).exists():
+                (site / top).symlink_to(dist.locate_file(top))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")} | {"PIP_CONFIG_FILE": os.devnull}
+    installed = subprocess.run([sys.executable, "-m", "pip", "--python", python, "install", "--quiet", "--no-index",
+                                "--disable-pip-version-check", wheel], capture_output=True, text=True, env=env)
+    assert installed.returncode == 0, installed.stderr
+    return venv
+
+
+@pytest.mark.long
+def test_a_plain_install_runs_the_drill(tmp_path, wheel):
+    """`pip install .` with no extra: no moto, so no local SQS server. The drill is how a team
+    learns the tool, so it runs anyway, its watch polling, and says so once."""
+    venv = plain_venv(tmp_path, wheel)
+    assert subprocess.run([venv / "bin" / "python", "-c", "import moto"], capture_output=True).returncode != 0
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"INCIDENT_HOME": str(tmp_path / "h")}
+    drill = subprocess.run([venv / "bin" / "incident", "drill", "--scenario", "coupon-after-cancelled-promo",
+                            "--autopilot"], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert drill.returncode == 0, drill.stderr
+    assert "Traceback" not in drill.stderr
+    said = [line for line in drill.stderr.splitlines() if "incident[drill]" in line]
+    assert len(said) == 1 and "poll" in said[0], drill.stderr
+    assert "(poll, autopilot)" in drill.stdout and "Saved" in drill.stdout
+    card = json.loads(next((tmp_path / "h" / "drills").glob("*.json")).read_text())  # the poll drill's score
+    assert card["mode"] == "poll" and card["time_to_detect_s"] <= 60
+    placed = card["mfn_orders_saved"] + card["mfn_orders_lost"]
+    assert card["mfn_orders_saved"] / placed >= 0.95
 
 
 def test_pull_and_status_never_load_pandas(small_incident, home):

@@ -1,9 +1,11 @@
 """incident drill: the scenarios, the autopilot end to end on simulated time (real SQS via moto's
-server, the SP-API simulator through python-amazon-sp-api), the scorecard and its keeping."""
+server, the SP-API simulator through python-amazon-sp-api), polling where moto is not installed,
+the scorecard and its keeping."""
 
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 
@@ -45,12 +47,34 @@ def test_autopilot_on_the_second_incident_prints_the_scorecard_and_keeps_it(cli,
     assert "20261101T100000Z-coupon-after-cancelled-promo.json" in history and kept[-1].name in history
 
 
-@pytest.mark.long
-def test_autopilot_by_polling_alone(cli, home):
-    card = cli.json("drill", "--scenario", "coupon-after-cancelled-promo", "--autopilot", "--mode", "poll")
-    assert card["mode"] == "poll" and card["time_to_detect_s"] <= 60
-    placed = card["mfn_orders_saved"] + card["mfn_orders_lost"]
-    assert card["mfn_orders_saved"] / placed >= 0.95
+# The autopilot by polling alone, as a plain install (no moto) runs it: test_cli.py's
+# test_a_plain_install_runs_the_drill.
+
+
+@pytest.fixture
+def no_moto(monkeypatch):
+    """moto's server cannot be imported, as after `pip install .` without the drill extra."""
+    monkeypatch.setitem(sys.modules, "moto.server", None)
+
+
+def test_without_moto_a_drill_polls_and_says_so(no_moto):
+    from incident import drill
+
+    assert drill.choose_mode(None) == ("poll", drill.NO_QUEUE)
+    assert drill.choose_mode("poll") == ("poll", None)
+    assert "incident[drill]" in drill.NO_QUEUE and "\n" not in drill.NO_QUEUE
+
+
+def test_with_moto_a_drill_pushes():
+    from incident import drill
+
+    assert drill.choose_mode(None) == ("push", None)
+
+
+def test_asking_for_push_without_moto_says_what_to_install(cli, home, no_moto):
+    result = cli("drill", "--autopilot", "--mode", "push", code=2)
+    assert "pip install 'incident[drill]'" in result.stderr and result.stderr.count("\n") == 1
+    assert not (home / "drills").exists()  # refused before anything was started
 
 
 def test_a_team_scenario_file_builds_on_a_built_in_one(tmp_path):

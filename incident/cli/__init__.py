@@ -27,6 +27,11 @@ from incident.workspace import store as store_mod
 from incident.workspace.failures import explain
 
 
+# The panels `incident --help` lists the commands in, the way a manager thinks of them: what is
+# needed now first. Each command names its panel where it is registered (rich_help_panel=).
+PANELS = ("During the incident", "Before it", "After it", "Set-up")
+
+
 class Group(TyperGroup):
     """Turns our error family into a one-line message and an exit code, never a traceback (a failure
     of the machine, such as a full disk or a link loop, joins the family here), and makes each
@@ -48,6 +53,24 @@ class Group(TyperGroup):
         if command is not None and not getattr(command, "_readable", False):
             _make_readable(command)
         return command
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        """The commands under their panels (`rich_help_panel=` where each is registered), in
+        PANELS' order; those without one under "Commands". Typer draws panels only in its rich
+        markup mode, which this app leaves off so that help stays plain text."""
+        listed = [(name, command) for name in self.list_commands(ctx)
+                  if (command := self.get_command(ctx, name)) is not None and not command.hidden]
+        if not listed:
+            return
+        widest = max(len(name) for name, _ in listed)
+        limit = formatter.width - 6 - widest  # as Click reckons it
+        panels: dict[str, list[tuple[str, str]]] = {}
+        for name, command in listed:  # padded: one column for the summaries in every panel
+            panels.setdefault(getattr(command, "rich_help_panel", None) or "Commands", []).append(
+                (name.ljust(widest), command.get_short_help_str(limit)))
+        for title in sorted(panels, key=lambda t: PANELS.index(t) if t in PANELS else len(PANELS)):
+            with formatter.section(title):
+                formatter.write_dl(panels[title])
 
 
 def _fail(exc: IncidentError) -> NoReturn:
@@ -254,7 +277,7 @@ def main() -> None:
     app()
 
 
-# The command groups, in the order `incident --help` lists them. Imported last: each registers
+# The command groups, in the order `incident --help` lists them in each panel. Imported last: each registers
 # its commands on `app` and uses the helpers above.
 from incident.cli import incidents, steps, orders, cancel, sandbox, notify, support, prevent, watch, drill  # noqa: E402, F401, I001
 from incident.cli import after  # noqa: E402, F401, I001

@@ -12,7 +12,7 @@ from incident.errors import IncidentError
 from incident.workspace import store as store_mod
 
 cost_app = typer.Typer(cls=Group, no_args_is_help=True, help="Costs and fees of the incident, for the report.")
-app.add_typer(cost_app, name="cost")
+app.add_typer(cost_app, name="cost", rich_help_panel="After it")
 
 
 def _open(incident: str | None) -> store_mod.Store:
@@ -22,7 +22,7 @@ def _open(incident: str | None) -> store_mod.Store:
     return open_any(home(), incident)
 
 
-@app.command()
+@app.command(rich_help_panel="After it")
 def report(
     fmt: Annotated[str, typer.Option("--format", help="html (one self-contained file) or md.")] = "html",
     output: Annotated[Path | None, typer.Option("--output", help="Write here instead of exports/report-ID.FORMAT.")] = None,
@@ -39,7 +39,7 @@ def report(
     print(path)
 
 
-@app.command()
+@app.command(rich_help_panel="After it")
 def health(
     report_file: Annotated[Path | None, typer.Option("--report", help="An All Orders report of the last 7 days.")] = None,
     orders: Annotated[int | None, typer.Option("--orders", help="Seller-fulfilled orders in the last 7 days, without this incident.")] = None,
@@ -78,7 +78,7 @@ def health(
         print(f"  - {rule}")
 
 
-@app.command("close")
+@app.command("close", rich_help_panel="After it")
 def close_incident(incident: IncidentOpt = None, by: ByOpt = None) -> None:
     """Close the incident once every required step is done or skipped with a reason.
 
@@ -156,7 +156,7 @@ def cost_fees(
               f"{fee['currency']}")
 
 
-@app.command()
+@app.command(rich_help_panel="After it")
 def cards(
     output: Annotated[Path | None, typer.Option("--output", help="Write here instead of exports/apology-cards-ID.pdf.")] = None,
     seller_name: Annotated[str | None, typer.Option("--seller-name", help="How the cards are signed (default: who opened the incident).")] = None,

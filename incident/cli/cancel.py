@@ -9,7 +9,7 @@ from incident.errors import EXIT_PARTIAL, StateError
 from incident.workspace import store as store_mod
 
 cancel_app = typer.Typer(cls=Group, no_args_is_help=True, help="Cancel the affected orders.")
-app.add_typer(cancel_app, name="cancel")
+app.add_typer(cancel_app, name="cancel", rich_help_panel="During the incident")
 
 
 @cancel_app.command("export")
@@ -90,7 +90,7 @@ def cancel_submit(
         raise typer.Exit(EXIT_PARTIAL)
 
 
-@app.command("stop-sales")
+@app.command("stop-sales", rich_help_panel="During the incident")
 def stop_sales(
     undo: Annotated[bool, typer.Option("--undo", help="Put back the quantities saved when sales were stopped.")] = False,
     incident: IncidentOpt = None,

@@ -7,7 +7,7 @@ import typer
 from incident.cli import Group, JsonOpt, app, err, home, print_json, table
 
 drill_app = typer.Typer(cls=Group)
-app.add_typer(drill_app, name="drill")
+app.add_typer(drill_app, name="drill", rich_help_panel="Before it")
 
 
 @drill_app.callback(invoke_without_command=True)
@@ -15,7 +15,7 @@ def drill(
     ctx: typer.Context,
     scenario: Annotated[str, typer.Option("--scenario", help="wrong-product, coupon-after-cancelled-promo, deal-plus-coupon, or a YAML file.")] = "coupon-after-cancelled-promo",
     autopilot: Annotated[bool, typer.Option("--autopilot", help="Run the toolkit's own best response end to end on simulated time.")] = False,
-    mode: Annotated[str, typer.Option("--mode", help="How the watch hears of orders: push or poll.")] = "push",
+    mode: Annotated[str | None, typer.Option("--mode", help="How the watch hears of orders: push (a local SQS queue; needs incident[drill]) or poll. Default: push where installed, else poll.")] = None,
     speed: Annotated[float, typer.Option("--speed", help="Team drill: run the clock this many times faster.")] = 1.0,
     port: Annotated[int, typer.Option("--port", help="Team drill: the simulator's port on 127.0.0.1.")] = 8123,
     minutes: Annotated[float | None, typer.Option("--minutes", help="Team drill: end after this many simulated minutes.")] = None,
@@ -32,10 +32,13 @@ def drill(
     from incident.drill import scorecard
     from incident.errors import UsageError
 
-    if mode not in ("push", "poll"):
+    if mode not in (None, "push", "poll"):
         raise UsageError(f"--mode '{mode}' is not push or poll")
     if speed <= 0:
         raise UsageError("--speed must be above 0")
+    mode, note = drill_mod.choose_mode(mode)
+    if note:
+        err.print(f"note: {note}", markup=False, highlight=False, soft_wrap=True)
     if autopilot:
         card, log, path, previous = drill_mod.autopilot_drill(scenario, home(), mode)
         if not as_json:

@@ -30,7 +30,7 @@ from incident.timeutil import elapsed, local_and_utc, now_utc, parse_iso
 from incident.workspace import store as store_mod
 
 
-@app.command("open")
+@app.command("open", rich_help_panel="During the incident")
 def open_incident(
     sku: Annotated[list[str], typer.Option("--sku", metavar="SKU", help="A SKU hit by the stacked discount (repeat for more).")],
     start: Annotated[str, typer.Option("--start", metavar="TIME", help="When the bad price went live (ISO-8601 with offset).")],
@@ -90,7 +90,7 @@ def _parse_floor(floor: str | None) -> Decimal | None:
     return value
 
 
-@app.command("scope")
+@app.command("scope", rich_help_panel="During the incident")
 def change_scope(
     sku: Annotated[list[str] | None, typer.Option("--sku", metavar="SKU", help="The SKUs from now on (repeat for more; replaces the old list).")] = None,
     start: Annotated[str | None, typer.Option("--start", metavar="TIME", help="The window's new start (ISO-8601 with offset).")] = None,
@@ -119,7 +119,7 @@ def change_scope(
                   "a new one", markup=False, soft_wrap=True)
 
 
-@app.command("list")
+@app.command("list", rich_help_panel="During the incident")
 def list_incidents(as_json: JsonOpt = False) -> None:
     """List the incidents under INCIDENT_HOME.
 
@@ -155,7 +155,7 @@ def _describe_step(store: store_mod.Store, step: Any) -> list[str]:
     return lines
 
 
-@app.command("next")
+@app.command("next", rich_help_panel="During the incident")
 def next_step(incident: IncidentOpt = None, as_json: JsonOpt = False) -> None:
     """Show the next open step: what to do, why, and the exact command.
 
@@ -178,7 +178,7 @@ def next_step(incident: IncidentOpt = None, as_json: JsonOpt = False) -> None:
         print("\n".join(_describe_step(store, step)))
 
 
-@app.command()
+@app.command(rich_help_panel="During the incident")
 def guide(incident: IncidentOpt = None, by: ByOpt = None) -> None:
     """Walk through the open steps one by one, asking before running each command; stops at a failure.
 
@@ -240,7 +240,7 @@ def guide(incident: IncidentOpt = None, by: ByOpt = None) -> None:
         print("Every step is done or skipped. `incident status` shows where things stand.")
 
 
-@app.command()
+@app.command(rich_help_panel="During the incident")
 def status(incident: IncidentOpt = None, as_json: JsonOpt = False) -> None:
     """Where the incident stands: time since it started, each step, each bucket, the exports.
 
@@ -306,7 +306,7 @@ def status(incident: IncidentOpt = None, as_json: JsonOpt = False) -> None:
 
 
 log_app = typer.Typer(cls=Group, help="The incident's timeline: every change, when and by whom (UTC).")
-app.add_typer(log_app, name="log")
+app.add_typer(log_app, name="log", rich_help_panel="After it")
 
 
 @log_app.callback(invoke_without_command=True)
@@ -330,7 +330,7 @@ def show_log(ctx: typer.Context, incident: IncidentOpt = None, as_json: JsonOpt 
              json.dumps(e["details"], ensure_ascii=False, sort_keys=True)] for e in events])
 
 
-@app.command()
+@app.command(rich_help_panel="After it")
 def purge(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Purge even though some buyers owed a notice are not told yet.")] = False,

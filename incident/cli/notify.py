@@ -23,7 +23,7 @@ from incident.errors import EXIT_PARTIAL
 from incident.workspace import store as store_mod
 
 notify_app = typer.Typer(cls=Group, no_args_is_help=True, help="Apology notices to the affected buyers.")
-app.add_typer(notify_app, name="notify")
+app.add_typer(notify_app, name="notify", rich_help_panel="During the incident")
 
 
 @notify_app.command("render")

@@ -29,7 +29,7 @@ from incident.workspace import store as store_mod
 from incident.workspace.files import csv_text
 
 
-@app.command()
+@app.command(rich_help_panel="During the incident")
 def pull(
     report: Annotated[list[Path] | None, typer.Option("--report", help="A Seller Central order report (.txt or .gz), or - for standard input; repeat for more.")] = None,
     encoding: Annotated[str | None, typer.Option("--encoding", help="Force the files' encoding: utf-8, cp1252 or cp932.")] = None,
@@ -98,7 +98,7 @@ def _pull_live(incident: str | None, by: str | None, plan_only: bool, strategy: 
             print("stopped")
             return
 
-@app.command("orders")
+@app.command("orders", rich_help_panel="During the incident")
 def list_orders(
     bucket: Annotated[str | None, typer.Option("--bucket", help="Only this bucket: cancellable_mfn, fba_support, shipped_unrecoverable, cancelled_by_seller, cancelled_before, needs_attention.")] = None,
     as_json: JsonOpt = False,

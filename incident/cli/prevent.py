@@ -20,7 +20,7 @@ from incident.timeutil import local_and_utc, now_utc, parse_option
 from incident.workspace import store as store_mod
 
 preflight_app = typer.Typer(cls=Group, no_args_is_help=False, invoke_without_command=True)
-app.add_typer(preflight_app, name="preflight")
+app.add_typer(preflight_app, name="preflight", rich_help_panel="Before it")
 
 PlanOpt = Annotated[Path | None, typer.Option("--plan", help="Plan file (CSV or YAML): promo codes and promotions Amazon does not show, planned sale prices.")]
 OfflineOpt = Annotated[bool, typer.Option("--offline", help="Do not read the live account, even with SP-API credentials.")]

@@ -14,10 +14,10 @@ from incident.timeutil import now_utc
 from incident.workspace import store as store_mod
 
 sandbox_app = typer.Typer(cls=Group, no_args_is_help=True, help="The local SP-API simulator.")
-app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(sandbox_app, name="sandbox", rich_help_panel="Set-up")
 
 
-@app.command()
+@app.command(rich_help_panel="Set-up")
 def doctor(
     marketplace: Annotated[str | None, typer.Option("--marketplace", help="Marketplace to check (default: config).")] = None,
     smtp: Annotated[bool, typer.Option("--smtp", help="Check the mail server for `notify send --via smtp` instead.")] = False,
@@ -99,7 +99,7 @@ def sandbox_serve(
     except KeyboardInterrupt:
         simulator.stop()
 
-@app.command()
+@app.command(rich_help_panel="Set-up")
 def demo(
     home: Annotated[Path | None, typer.Option("--home", help="Where to keep the demo incidents (default: a new temporary folder).")] = None,
     live: Annotated[bool, typer.Option("--live", help="Run against the local SP-API simulator: serve, pull, stop-sales, export, submit, status.")] = False,

@@ -8,7 +8,7 @@ from incident.cli import ByOpt, Group, IncidentOpt, app, open_store
 from incident.workspace import store as store_mod
 
 step_app = typer.Typer(cls=Group, no_args_is_help=True, help="Tick, skip or reopen checklist steps.")
-app.add_typer(step_app, name="step")
+app.add_typer(step_app, name="step", rich_help_panel="During the incident")
 
 
 StepArg = Annotated[str, typer.Argument(metavar="ID", help="Step id, as `incident status` shows it.")]

@@ -9,7 +9,7 @@ from incident.cli import ByOpt, Group, IncidentOpt, app, err, open_store
 from incident.workspace import store as store_mod
 
 support_app = typer.Typer(cls=Group, no_args_is_help=True, help="Seller Support requests.")
-app.add_typer(support_app, name="support")
+app.add_typer(support_app, name="support", rich_help_panel="During the incident")
 
 
 TemplatesOpt = Annotated[Path | None, typer.Option("--templates", help="A folder of your own templates over the bundled ones.")]

@@ -8,7 +8,7 @@ import typer
 from incident.cli import Group, JsonOpt, app, err, home, print_json, table
 
 watch_app = typer.Typer(cls=Group)
-app.add_typer(watch_app, name="watch")
+app.add_typer(watch_app, name="watch", rich_help_panel="Before it")
 
 
 @watch_app.callback(invoke_without_command=True)

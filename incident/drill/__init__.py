@@ -5,6 +5,10 @@ simulator and a local SQS queue (`environment`). The team works it with the real
 real or accelerated clock (`team`), or `--autopilot` runs the toolkit's own best response on
 simulated time (`autopilot`). Either way the world is then run to its end (FBA orders picked,
 seller-fulfilled ones shipped, Seller Support's answers) and scored (`scorecard`).
+
+The queue needs moto (the `drill` extra). A drill is how a team learns the tool, so on a plain
+install it still runs: its watch polls the Orders API instead (`choose_mode`), the same detection,
+alerts and response behind it.
 """
 
 from __future__ import annotations
@@ -17,11 +21,27 @@ from typing import Any
 
 from incident.amazon.ratelimits import VirtualClock
 from incident.drill import environment, scorecard
+from incident.errors import UsageError
 from incident.sandbox import drills
 
 DRILL_START = datetime(2026, 11, 20, 22, 0, tzinfo=UTC)  # simulated: every autopilot drill is the same day
 
-__all__ = ["autopilot_drill", "history", "team_drill"]
+NO_QUEUE = ("moto is not installed, so the drill has no local SQS queue: its watch polls the Orders API instead "
+            "(pip install 'incident[drill]' to drill push)")
+
+__all__ = ["NO_QUEUE", "autopilot_drill", "choose_mode", "history", "team_drill"]
+
+
+def choose_mode(mode: str | None) -> tuple[str, str | None]:
+    """The watch's mode for a drill (push or poll; None: push where moto is installed, else poll),
+    and the note to show when the drill polls for want of moto. Asked before anything is started."""
+    if mode == "poll":
+        return "poll", None
+    if environment.local_sqs_available():
+        return "push", None
+    if mode == "push":
+        raise UsageError(environment.NEEDS_MOTO)
+    return "poll", NO_QUEUE
 
 
 def _settle(env) -> None:

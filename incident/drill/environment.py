@@ -1,7 +1,8 @@
 """What a drill runs against, all on 127.0.0.1: a local SQS server (moto's server mode, speaking
 the API boto3 talks to), a queue in it, the SP-API simulator holding the scenario, and the
 publisher posting ORDER_CHANGE notifications to the queue. The process's environment points
-incident at them for the drill's length and is put back after."""
+incident at them for the drill's length and is put back after. moto comes with the `drill` extra
+only: without it a drill has no queue and its watch polls (`local_sqs_available`)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from incident.errors import UsageError
 from incident.sandbox.drills import DrillScenario, DrillSimulator, DrillWorld, Truth, build
 from incident.sandbox.notifications import Publisher
 
+NEEDS_MOTO = ("--mode push needs moto's local SQS server for the drill's queue: pip install 'incident[drill]' "
+              "(or run the drill with --mode poll)")
 REGION = "us-east-1"
 QUEUE = "incident-drill-orders"
 
@@ -25,6 +28,15 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def local_sqs_available() -> bool:
+    """Whether moto's SQS server can run here (`pip install 'incident[drill]'` brings it)."""
+    try:
+        import moto.server  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 class LocalSqs:
     """moto's SQS server on a free port of 127.0.0.1."""
 
@@ -32,8 +44,7 @@ class LocalSqs:
         try:
             from moto.server import ThreadedMotoServer
         except ImportError:
-            raise UsageError("the drill's queue runs on moto's local SQS server: pip install 'incident[drill]' "
-                             "(or run the drill with --mode poll)") from None
+            raise UsageError(NEEDS_MOTO) from None
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
         self.port = free_port()
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
