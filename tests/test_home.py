@@ -125,3 +125,26 @@ def test_an_old_watch_database_in_use_is_used_where_it_is_and_moved_later(cli, h
     assert cli.json("watch", "status")["baselines"] == {"SKU-A": 0.5}
     assert not (home / state.DB_NAME).exists() and (home / ".account" / state.DB_NAME).exists()
     assert not [name for name in os.listdir(home) if name.startswith("watch.db")]
+
+
+def test_runs_moving_the_same_old_home_at_once_each_find_everything_once(home):
+    _old_layout(home)
+    runs = [Run("watch", "status", "--json") for _ in range(4)] + [Run("drill", "history", "--json")]
+    results = [run.communicate() for run in runs]
+    assert [code for code, _, _ in results] == [0] * 5, results
+    assert all(json.loads(out)["baselines"] == {"SKU-A": 0.5} for _, out, _ in results[:4])
+    assert len(json.loads(results[4][1])) == 1
+    assert not {"watch.db", "watch.db-wal", "watch.db-shm", "drills"} & set(os.listdir(home))
+    assert sorted(os.listdir(home / ".account")) == ["drills", "watch.db"]
+
+
+def test_the_toolkits_folder_replaced_by_a_link_is_refused_and_not_written_through(cli, home, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    home.mkdir(mode=0o700)
+    (home / ".account").symlink_to(elsewhere)
+    result = cli("preflight", "approve", "INSTA60", "--by", "mia", "--plan", PLAN, "--offline", code=7)
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
+    assert "symbolic link" in result.stderr and "Traceback" not in result.output
+    assert list(elsewhere.iterdir()) == []
+    _no_warning(cli("list"))

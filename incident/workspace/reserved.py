@@ -12,7 +12,6 @@ used where it is. The listing passes over those names meanwhile: no incident id 
 
 from __future__ import annotations
 
-import fcntl
 import os
 import sqlite3
 import stat
@@ -79,6 +78,8 @@ def drills(home: Path, *, create: bool = True) -> Path:
 def _moving(home: Path) -> Iterator[None]:
     """One run at a time moves files into the reserved folder: a second waits, then finds them
     moved."""
+    import fcntl  # POSIX, as the folder checks are
+
     fd = os.open(folder(home), os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
