@@ -147,4 +147,7 @@ def test_the_toolkits_folder_replaced_by_a_link_is_refused_and_not_written_throu
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
     assert "symbolic link" in result.stderr and "Traceback" not in result.output
     assert list(elsewhere.iterdir()) == []
+    with state.WatchDB(elsewhere / state.DB_NAME):  # a watch database there is not read through the link
+        pass
+    assert "symbolic link" in cli("watch", "status", code=7).stderr
     _no_warning(cli("list"))

@@ -51,7 +51,7 @@ def database(home: Path, name: str, *, create: bool = True) -> Path:
     makes no folder for a database that does not exist anywhere yet."""
     new, old = home / FOLDER / name, home / name
     if os.path.lexists(new) or not os.path.lexists(old):
-        if create:
+        if create or os.path.lexists(home / FOLDER):  # checked before anything is read through it
             folder(home)
         return new
     with _moving(home):
@@ -65,7 +65,7 @@ def drills(home: Path, *, create: bool = True) -> Path:
     earlier home in one rename."""
     new, old = home / FOLDER / DRILLS, home / DRILLS
     if os.path.lexists(new) or not os.path.lexists(old):
-        if create:
+        if create or os.path.lexists(home / FOLDER):  # checked before anything is read through it
             folder(home)
         return new
     with _moving(home):
