@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from incident.sandbox import drills
+from incident.workspace import reserved
 
 KEYS = ("time_to_detect_s", "time_to_stop_sales_s", "time_to_submit_s", "time_to_fba_request_s",
         "mfn_orders_saved", "mfn_orders_lost", "fba_orders_saved", "fba_orders_lost")
@@ -24,11 +25,12 @@ def aws(monkeypatch):
 @pytest.mark.long
 def test_autopilot_on_the_second_incident_prints_the_scorecard_and_keeps_it(cli, aws, home):
     # the team's last drill of this scenario, kept as `drill` keeps it (one drill run is enough)
-    (home / "drills").mkdir(parents=True)
-    (home / "drills" / "20261101T100000Z-coupon-after-cancelled-promo.json").write_text(json.dumps(
+    kept_in = reserved.drills(home)
+    kept_in.mkdir()
+    (kept_in / "20261101T100000Z-coupon-after-cancelled-promo.json").write_text(json.dumps(
         {"scenario": "coupon-after-cancelled-promo", "mode": "push", "time_to_detect_s": 42.0}))
     out = cli("drill", "--scenario", "coupon-after-cancelled-promo", "--autopilot").stdout
-    kept = sorted((home / "drills").glob("*.json"))
+    kept = sorted(kept_in.glob("*.json"))
     assert len(kept) == 2
     card = json.loads(kept[-1].read_text())
     assert all(key in card for key in KEYS)

@@ -24,6 +24,7 @@ from incident.prevent.model import Benefit, Catalog, Promotion
 from incident.sandbox import promotions as sim_promotions
 from incident.sandbox.scenario import Scenario
 from incident.sandbox.server import Simulator
+from incident.workspace import reserved
 from incident.workspace.account import ACCOUNT_DB, open_account
 
 PLAN, PRICES = SAMPLES / "preflight" / "plan.yaml", SAMPLES / "preflight" / "prices.csv"
@@ -178,7 +179,7 @@ def test_selections_and_searches_are_paged_to_the_end(live):
 def test_the_person_who_set_it_up_cannot_approve_it(cli, home):
     refused = cli("preflight", "approve", "INSTA60", "--by", "Jun", "--plan", PLAN, "--offline", code=5)
     assert "INSTA60 ('Instagram 60% code') was set up by jun: Jun cannot approve it" in refused.output
-    assert not (home / ACCOUNT_DB).exists() or not open_account(home).approvals()
+    assert not reserved.database(home, ACCOUNT_DB, create=False).exists() or not open_account(home).approvals()
     cli("preflight", "approve", "INSTA60", "--by", "mia", "--plan", PLAN, "--offline")
     with open_account(home) as account:
         assert account.approvals()["INSTA60"]["approved_by"] == "mia"
@@ -274,7 +275,7 @@ def test_a_bad_plan_file_is_one_clear_line_and_writes_nothing(cli, home, tmp_pat
     line = result.output.strip()
     assert line.startswith("error: ") and f"{where}" in line and words in line and "Traceback" not in line
     assert len(line.splitlines()) == 1
-    assert not (home / ACCOUNT_DB).exists()
+    assert not reserved.database(home, ACCOUNT_DB, create=False).exists()
 
 
 def test_a_bad_prices_file_names_line_and_column(cli, tmp_path):

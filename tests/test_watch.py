@@ -306,8 +306,7 @@ def test_the_watch_backs_off_when_the_queue_is_gone_and_says_so(aws, home, monke
 def test_the_watch_database_migrates_itself(home):
     import sqlite3
 
-    home.mkdir(parents=True)
-    old = sqlite3.connect(home / state.DB_NAME)
+    old = sqlite3.connect(state.path(home))
     old.executescript("CREATE TABLE orders (order_id TEXT NOT NULL, sku TEXT NOT NULL, purchase_date TEXT NOT NULL, "
                       "source TEXT NOT NULL, first_seen TEXT NOT NULL, PRIMARY KEY (order_id, sku));"
                       "INSERT INTO orders VALUES ('111-1', 'SKU-A', '2026-11-20T22:00:00Z', 'push', '2026-11-20T22:00:01Z');")

@@ -23,6 +23,7 @@ from incident.amazon.ratelimits import VirtualClock
 from incident.drill import environment, scorecard
 from incident.errors import UsageError
 from incident.sandbox import drills
+from incident.workspace import reserved
 
 DRILL_START = datetime(2026, 11, 20, 22, 0, tzinfo=UTC)  # simulated: every autopilot drill is the same day
 
@@ -58,7 +59,7 @@ def autopilot_drill(scenario_name: str, home: Path, mode: str = "push") -> tuple
     scenario = drills.load(scenario_name)
     clock = VirtualClock(DRILL_START.timestamp())
     run_id = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    workspace = home / "drills" / f"{run_id}-{scenario.name}"
+    workspace = reserved.drills(home) / f"{run_id}-{scenario.name}"
     workspace.mkdir(parents=True, exist_ok=True, mode=0o700)
     with environment.start(scenario, DRILL_START, clock, push=mode == "push") as env:
         timeline = autopilot.run(env, workspace, clock, mode)
@@ -160,7 +161,7 @@ def history(home: Path) -> list[dict[str, Any]]:
     """Every kept scorecard, oldest first."""
     import json
 
-    folder = home / "drills"
+    folder = reserved.drills(home, create=False)
     return [json.loads(p.read_text(encoding="utf-8")) | {"file": str(p)}
             for p in sorted(folder.glob("*.json"))] if folder.exists() else []
 

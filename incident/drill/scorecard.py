@@ -1,7 +1,7 @@
 """The drill's scorecard: how long each step took from the first bad order (simulated seconds),
 the orders and money saved and lost per bucket, against doing nothing and against the real
 incident (300 of 400 saved in an hour), each step rated on four levels. Kept as JSON under
-$INCIDENT_HOME/drills/ so the next drill is compared with the last one of its scenario."""
+$INCIDENT_HOME/.account/drills/ so the next drill is compared with the last one of its scenario."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from incident.workspace import reserved
 from incident.workspace.files import write_private
 
 LEVELS = ("done without problems", "done with some problems", "done with major problems", "not done")
@@ -88,7 +89,7 @@ def score(env, *, detected: datetime | None, fba_request: datetime | None, notif
 
 def keep(card: dict[str, Any], home: Path, run_id: str) -> tuple[Path, dict[str, Any] | None]:
     """Save the scorecard; the previous one of the same scenario, if any."""
-    folder = home / "drills"
+    folder = reserved.drills(home)
     previous = None
     for path in sorted(folder.glob("*.json")) if folder.exists() else []:
         data = json.loads(path.read_text(encoding="utf-8"))

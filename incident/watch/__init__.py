@@ -60,7 +60,7 @@ def status(home: Path) -> dict[str, Any]:
     """Episodes, alerts and how long detection took, from the watch database."""
     from incident.watch import state
 
-    path = home / state.DB_NAME
+    path = state.path(home, create=False)
     if not path.exists():
         return {"episodes": [], "alerts": [], "notifications": 0, "orders": 0}
     with state.WatchDB(path) as db:

@@ -1,4 +1,4 @@
-"""The watch database, beside the incidents ($INCIDENT_HOME/watch.db): every notification
+"""The watch database, beside the incidents ($INCIDENT_HOME/.account/watch.db): every notification
 received (by its id, so a message delivered twice counts once), the orders seen per SKU, the
 baselines, the poll cursor, the episodes and the alerts. It is a `Database`: the schema migrates
 itself and every change writes its event, so a restarted watch resumes where it stopped and the
@@ -15,6 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from incident.timeutil import iso_utc
+from incident.workspace import reserved
 from incident.workspace.database import EVENT_LOG, Database
 
 DB_NAME = "watch.db"
@@ -163,8 +164,13 @@ def _until(until: datetime | None) -> str:
     return iso_utc(until) if until is not None else "9999"
 
 
+def path(home: Path, *, create: bool = True) -> Path:
+    """Where the home's watch database is (workspace.reserved); `create=False` to read only."""
+    return reserved.database(home, DB_NAME, create=create)
+
+
 def open_db(home: Path) -> WatchDB:
-    return WatchDB(home / DB_NAME)
+    return WatchDB(path(home))
 
 
 def payload_without_buyer_data(message: dict) -> str:

@@ -1,7 +1,7 @@
 """The account database: what concerns the seller account rather than one incident, kept beside
-the incidents ($INCIDENT_HOME/account.db): approvals of promotions and the preflight runs. Like an
-incident's database, its schema migrates itself and every change writes an event to its
-append-only log (workspace.database)."""
+the incidents ($INCIDENT_HOME/.account/account.db, workspace.reserved): approvals of promotions
+and the preflight runs. Like an incident's database, its schema migrates itself and every change
+writes an event to its append-only log (workspace.database)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from incident.timeutil import iso_utc, now_utc
+from incident.workspace import reserved
 from incident.workspace.database import EVENT_LOG, Database
 
 ACCOUNT_DB = "account.db"
@@ -74,9 +75,8 @@ class Account(Database):
 
 
 def open_account(root: Path) -> Account:
-    """The account database under `root`, created (0600, in a 0700 folder) on first use."""
-    root.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path = root / ACCOUNT_DB
+    """The account database of the home `root`, created (0600, in a 0700 folder) on first use."""
+    path = reserved.database(root, ACCOUNT_DB)
     if not path.exists():
         # SQLite gives its journal files the database file's mode: create it 0600 first
         try:

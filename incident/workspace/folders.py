@@ -22,6 +22,7 @@ from typing import Any
 
 from incident.errors import NoIncidentError, UsageError, WorkspaceError
 from incident.timeutil import iso_utc, now_utc
+from incident.workspace import reserved
 from incident.workspace.failures import explain
 from incident.workspace.files import check_folder, private_home
 
@@ -136,11 +137,14 @@ def problem_of(folder: Path) -> str | None:
 
 
 def _candidates(root: Path) -> list[Path]:
-    """Incident folders, newest first (ids start with the time they were opened)."""
+    """Incident folders, newest first (ids start with the time they were opened). Hidden names
+    (the toolkit's own folder, half-made incidents) and the toolkit's files an earlier version
+    kept at the top of the home are not incidents (workspace.reserved)."""
     if not os.path.lexists(root):
         return []
     check_folder(root, "INCIDENT_HOME", root_may_own=True)
-    return sorted((p for p in root.iterdir() if not p.name.startswith(".")), reverse=True)
+    return sorted((p for p in root.iterdir() if not p.name.startswith(".") and not reserved.is_own(p.name)),
+                  reverse=True)
 
 
 def _open(folder: Path):
