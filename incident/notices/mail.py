@@ -1,5 +1,7 @@
 """A notice as an e-mail message, the same for the SMTP server and the outbox: plain text unless
-it was rendered from an .html.j2 template, and addressed to exactly one bare address."""
+it was rendered from an .html.j2 template, and addressed to exactly one bare address. Its lines
+end in CRLF, as SMTP requires (the email package's SMTP policy): with bare LF, the server cannot
+undo the dot-stuffing of a line that begins with a dot ("$5..41"), and some refuse the message."""
 
 from __future__ import annotations
 
@@ -11,13 +13,14 @@ from incident.notices.templates import HTML_MARK
 
 
 def email_message(notice: Any, sender: str, recipient: str) -> bytes:
+    from email import policy
     from email.message import EmailMessage
     from email.utils import formatdate
 
     if not single_address(recipient):  # never the address itself in the message: buyer data
         raise UsageError(f"order {notice['order_id']}: the recipient is not exactly one bare e-mail address "
                          "(two addresses, a display name or a formula), so nothing was sent to it")
-    message = EmailMessage()
+    message = EmailMessage(policy=policy.SMTP)
     message["From"], message["To"], message["Subject"] = sender, recipient, notice["subject"]
     message["Date"] = formatdate(usegmt=True)
     message["Message-ID"] = f"<{notice['idempotency_key']}@incident.notice>"  # same on a resend: deduplicable
