@@ -27,12 +27,14 @@ pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiri
 class Inbox:
     def __init__(self):
         self.messages = []
+        self.raw: list[bytes] = []  # each message as the server received it, after the SMTP transparency
         self.closing_after: int | None = None  # refuse with 421 once this many messages arrived
 
     async def handle_DATA(self, server, session, envelope):
         if self.closing_after is not None and len(self.messages) >= self.closing_after:
             return "421 4.3.2 Service shutting down, try again later"
         message = message_from_bytes(envelope.content)
+        self.raw.append(envelope.content)
         self.messages.append((envelope.mail_from, tuple(envelope.rcpt_tos), message["Message-ID"], message))
         return "250 OK"
 
@@ -81,16 +83,95 @@ def tls_smtp(request, monkeypatch, tmp_path):
     controller.stop()
 
 
-def ready_incident(cli, tmp_path, orders: int):
+def ready_incident(cli, tmp_path, orders: int, marketplace: str = "US", *render_options):
     """An incident with `orders` seller-fulfilled cancellable orders, exported and rendered."""
     start, end = "2026-11-20T14:00:00-08:00", "2026-11-20T14:30:00-08:00"
-    scenario, all_orders, (all_report, unshipped_report) = cancellable_reports(
-        tmp_path, orders, datetime.fromisoformat(start), datetime.fromisoformat(end))
-    cli("open", "--sku", scenario.incident_product.sku, "--start", start, "--end", end)
+    if marketplace == "US":
+        scenario, all_orders, (all_report, unshipped_report) = cancellable_reports(
+            tmp_path, orders, datetime.fromisoformat(start), datetime.fromisoformat(end))
+    else:
+        scenario, all_orders, (all_report, unshipped_report) = marketplace_reports(
+            tmp_path, marketplace, orders, datetime.fromisoformat(start), datetime.fromisoformat(end))
+    cli("open", "--sku", scenario.incident_product.sku, "--start", start, "--end", end, "--marketplace", marketplace)
     cli("pull", "--report", all_report, "--report", unshipped_report)
     cli("cancel", "export")
-    cli("notify", "render")
+    cli("notify", "render", *render_options)
     return {o.order_id: o.buyer_email for o in all_orders}, all_orders
+
+
+def marketplace_reports(folder, marketplace: str, count: int, start: datetime, end: datetime):
+    """As sandbox.scenario.cancellable_reports, in another marketplace: Amazon.de, Amazon.co.jp."""
+    from incident.sandbox.scenario import ALL_ORDERS_COLUMNS, UNSHIPPED_COLUMNS, Scenario, write_report
+
+    scenario = Scenario(marketplace, 5, begin=start, finish=end, window_start=start, window_end=end,
+                        burst_orders=count, background_orders=0, mfn_share=1.0)
+    generated = list(scenario.orders())
+    for order in generated:
+        order.status, order.items = "Unshipped", order.items[:1]
+        order.items[0].status = "Unshipped"
+    paths = [folder / "all.txt", folder / "unshipped.txt"]
+    write_report(paths[0], ALL_ORDERS_COLUMNS, scenario.all_orders_rows(generated))
+    write_report(paths[1], UNSHIPPED_COLUMNS, scenario.unshipped_rows(generated))
+    return scenario, generated, paths
+
+
+def rendered_notices(home) -> dict[str, tuple[str, str]]:
+    """order id -> (subject, body) as `notify render` wrote them."""
+    db = sqlite3.connect(next(home.glob("*/incident.db")))
+    return {order_id: (subject, body) for order_id, subject, body in
+            db.execute("SELECT order_id, subject, body FROM notices")}
+
+
+def assert_received_as_rendered(inbox, buyers: dict[str, str], home) -> None:
+    """Each mail the server received, decoded (MIME, transfer encoding, charset), reads exactly as
+    the notice was rendered, and its lines end in CRLF as SMTP requires (never a bare LF or CR)."""
+    from email import policy
+
+    by_buyer = {email: order_id for order_id, email in buyers.items()}
+    notices = rendered_notices(home)
+    assert len(inbox.raw) == len(buyers)
+    for raw in inbox.raw:
+        assert b"\n" not in raw.replace(b"\r\n", b"") and b"\r" not in raw.replace(b"\r\n", b"")
+        assert max(len(line) for line in raw.split(b"\r\n")) <= 998  # RFC 5321's limit on a line
+        message = message_from_bytes(raw, policy=policy.default)
+        subject, body = notices[by_buyer[message["To"]]]
+        assert message["Subject"] == subject
+        assert message.get_content().replace("\r\n", "\n") == body
+
+
+@pytest.mark.parametrize("marketplace", ["US", "DE", "JP"])
+def test_a_mail_arrives_as_it_was_rendered(cli, home, tmp_path, smtp, marketplace):
+    buyers, _ = ready_incident(cli, tmp_path, 12, marketplace)
+    assert {locale for _, locale in sqlite3.connect(next(home.glob("*/incident.db"))).execute(
+        "SELECT DISTINCT 1, locale FROM notices")} == {{"US": "en-US", "DE": "de-DE", "JP": "ja-JP"}[marketplace]}
+    assert "sent 12 of 12, 0 failed" in cli("notify", "send", "--via", "smtp").stdout
+    assert_received_as_rendered(smtp, buyers, home)
+
+
+def test_dots_long_lines_and_other_scripts_arrive_as_written(cli, home, tmp_path, smtp):
+    """The SMTP transparency (a line that begins with a dot is sent with one more), lines longer
+    than 78 and than 998 characters, a line that is only a dot (the end of DATA if unstuffed),
+    trailing spaces, and text in other scripts."""
+    (tmp_path / "tpl" / "notice").mkdir(parents=True)
+    long_words = " ".join(["Entschuldigung für den Preisfehler"] * 32)  # 1,119 characters, no line break
+    (tmp_path / "tpl" / "notice" / "en-US.txt.j2").write_text(
+        "Order {{ order_id }}: we are sorry, 謝罪, Entschuldigung – "
+        + "a long subject folded by the mail program " * 3 + "\n"
+        + "Dear buyer,\n"
+        + ".\n"
+        + ".A line that begins with a dot, and the amount {{ amount }}\n"
+        + "..two dots\n"
+        + "The amount charged, {{ amount }}, is released: " + "a long line that wraps " * 4 + "{{ amount }}.\n"
+        + long_words + "\n"
+        + "trailing spaces   \n"
+        + "Grüße, 深謝 (kanji only: kana would read as ja-JP), € {{ order_id }}\n"
+        + "{{ seller_name }}\n", encoding="utf-8")
+    buyers, _ = ready_incident(cli, tmp_path, 10, "US", "--templates", tmp_path / "tpl")
+    assert "10 of 10 notices pass" in cli("notify", "check").stdout
+    body = next(iter(rendered_notices(home).values()))[1]
+    assert "\n.\n" in body and "\n.A line" in body and "   \n" in body and max(map(len, body.split("\n"))) > 998
+    assert "sent 10 of 10, 0 failed" in cli("notify", "send", "--via", "smtp").stdout
+    assert_received_as_rendered(smtp, buyers, home)
 
 
 def test_outbox_writes_eml_files_and_a_csv_once(cli, home, tmp_path):

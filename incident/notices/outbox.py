@@ -1,5 +1,5 @@
 """The outbox: one .eml file per notice and outbox.csv, for sellers who send through another
-tool."""
+tool. Each file holds the message exactly as `--via smtp` would send it (CRLF line ends)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ class OutboxSender:
         refuse_link(self.folder)  # before the first notice, not once per notice
 
     def send(self, notice: Any, recipient: str) -> tuple[str, None]:
-        write_private(self.folder / f"{notice['order_id']}.eml", email_message(notice, self.sender, recipient))
+        write_private(self.folder / f"{notice['order_id']}.eml",
+                      email_message(notice, self.sender, recipient).as_bytes())
         return "sent", None
 
     def close(self) -> None:
