@@ -200,6 +200,45 @@ def test_smtp_sends_each_notice_once_from_the_approved_sender(cli, tmp_path, smt
     assert steps["notify-buyers"] == "done"
 
 
+def test_a_test_send_after_every_buyer_was_told_still_sends_one(cli, home, tmp_path, smtp):
+    from email import policy
+
+    buyers, _ = ready_incident(cli, tmp_path, 4)
+    assert "sent 4 of 4, 0 failed" in cli("notify", "send", "--via", "smtp").stdout
+    out = cli("notify", "send", "--via", "smtp", "--test-to", "manager@sonic-audio.example").stdout
+    assert len(smtp.raw) == 5 and smtp.messages[-1][1] == ("manager@sonic-audio.example",)
+    test = message_from_bytes(smtp.raw[-1], policy=policy.default)
+    [(order_id, (subject, body))] = [(o, n) for o, n in rendered_notices(home).items() if o in test["Subject"]]
+    assert test["Subject"] == subject and test.get_content().replace("\r\n", "\n") == body
+    assert f"test notice (order {order_id}, already sent to its buyer) sent to manager@sonic-audio.example" in out
+    assert "nothing went to buyers" in out
+    assert Counter(m[1][0] for m in smtp.messages[:4]) == Counter(buyers.values())
+    assert "sent 0 of 0" in cli("notify", "send", "--via", "smtp").stdout  # the test changed no notice
+    smtp.closing_after = 0  # the test send is told what the server answered
+    result = cli("notify", "send", "--via", "smtp", "--test-to", "manager@sonic-audio.example", code=5)
+    assert "the test notice was not sent: the mail server said SMTPDataError 421" in result.stderr
+    assert "manager@" not in result.stderr and "test notice sent" not in result.stdout
+
+
+def test_a_test_send_with_no_notice_says_why_and_fails(cli, small_incident, smtp):
+    result = cli("notify", "send", "--via", "smtp", "--test-to", "manager@sonic-audio.example", code=5)
+    assert "no notice to send as a test" in result.stderr and "incident notify render" in result.stderr
+    assert "test notice sent" not in result.stdout and smtp.messages == []
+
+
+def test_a_test_send_to_the_outbox_leaves_the_buyers_files_alone(cli, home, tmp_path):
+    buyers, _ = ready_incident(cli, tmp_path, 3)
+    cli("notify", "send", "--via", "outbox")
+    folder = next(home.glob("*/outbox"))
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    out = cli("notify", "send", "--via", "outbox", "--test-to", "manager@sonic-audio.example").stdout
+    assert "test notice" in out and "sent to manager@sonic-audio.example" in out
+    after = {p.name: p.read_bytes() for p in folder.iterdir()}
+    assert {name: after[name] for name in before} == before
+    [test_file] = set(after) - set(before)
+    assert message_from_bytes(after[test_file])["To"] == "manager@sonic-audio.example"
+
+
 def test_smtp_over_tls_with_login(cli, tmp_path, tls_smtp):
     inbox, logins = tls_smtp
     buyers, _ = ready_incident(cli, tmp_path, 3)

@@ -120,7 +120,10 @@ def notify_send(
     for warning in result.warnings:
         err.print(f"warning: {warning}", markup=False, soft_wrap=True)
     if test_to:
-        print(f"test notice sent to {test_to}; nothing went to buyers")
+        state = {"sent": "already sent to its buyer", "rendered": "not yet sent to its buyer",
+                 "failed": "not yet sent to its buyer", "sending": "not yet sent to its buyer"}.get(
+                     result.test_state, f"{result.test_state}, not sent to its buyer")
+        print(f"test notice (order {result.test_order_id}, {state}) sent to {test_to}; nothing went to buyers")
         return
     print(f"sent {result.sent} of {result.total}, {result.failed} failed"
           + (f", {result.not_offered} not offered by Amazon" if result.not_offered else "")

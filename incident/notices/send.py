@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from incident import config
-from incident.errors import UsageError
+from incident.errors import StateError, UsageError
 from incident.notices.ledger import claim, run_id, set_state
 from incident.notices.messaging import MessagingSender
 from incident.notices.outbox import OutboxSender
@@ -48,6 +48,8 @@ class SendResult:
     needs_spapi: int = 0  # no e-mail address (FBA buyers): reached only through the Messaging API
     elsewhere: int = 0  # being sent by another run at the same time
     warnings: list[str] = field(default_factory=list)
+    test_order_id: str | None = None  # --test-to: the order whose notice went to the seller's address
+    test_state: str | None = None  # that notice's state (rendered, sent, ...): unchanged by the test
 
 
 _RETRIED = ("rendered", "failed", "sending")
@@ -64,6 +66,8 @@ def send_notices(store: Store, who: str, via: str, *, connection=None, smtp: Smt
     if test_to and via == "spapi":
         raise UsageError("--test-to works with --via smtp or outbox: the Messaging API writes only to the "
                          "order's own buyer")
+    if test_to:
+        return _send_test(store, via, smtp, test_to)
     lines = store.lines()
     emails = {line.order_id: line.buyer_email for line in lines if line.buyer_email}
     retried = _RETRIED + (("needs_spapi",) if via == "spapi" else ())
@@ -74,9 +78,7 @@ def send_notices(store: Store, who: str, via: str, *, connection=None, smtp: Smt
     result.unrendered = sum(1 for order_id in eligible(store, lines)[0] if order_id not in rendered)
     result.blocked = store.conn.execute("SELECT count(*) FROM notices WHERE state = 'blocked'").fetchone()[0]
     sender = _open_sender(store, via, connection, smtp, emails, result)
-    if test_to:
-        rows = rows[:1]
-    elif sender.needs_address:
+    if sender.needs_address:
         rows = _set_aside_unreachable(store, who, via, rows, emails, result)
     if limit is not None:
         rows = rows[:limit]
@@ -84,7 +86,7 @@ def send_notices(store: Store, who: str, via: str, *, connection=None, smtp: Smt
     me = run_id()
     try:
         for done, row in enumerate(rows, 1):
-            outcome, error = _send_one(store, who, via, sender, row, emails.get(row["order_id"]), test_to, me)
+            outcome, error = _send_one(store, who, via, sender, row, emails.get(row["order_id"]), me)
             if outcome == "stop":
                 result.failed += 1
                 result.stopped = error
@@ -99,7 +101,7 @@ def send_notices(store: Store, who: str, via: str, *, connection=None, smtp: Smt
                 progress(done, result.total)
     finally:
         sender.close()
-    if not test_to and (result.sent or result.failed or result.not_offered or result.other_language):
+    if result.sent or result.failed or result.not_offered or result.other_language:
         with store.change(who, "notify_send", {"via": via, "sent": result.sent, "failed": result.failed,
                                                "not_offered": result.not_offered}) as conn:
             remaining = conn.execute("SELECT count(*) FROM notices WHERE state NOT IN ('sent', 'not_offered')").fetchone()[0]
@@ -127,7 +129,7 @@ NO_ADDRESS = ("no buyer e-mail address: the Unshipped Orders report has it for s
 
 
 def _open_sender(store: Store, via: str, connection, smtp: SmtpSettings | None, emails: dict[str, str],
-                 result: SendResult) -> Sender:
+                 result: SendResult, test: bool = False) -> Sender:
     if via == "smtp":
         return connect_smtp(smtp or smtp_settings())
     if via == "outbox":
@@ -136,7 +138,7 @@ def _open_sender(store: Store, via: str, connection, smtp: SmtpSettings | None, 
             sender = PLACEHOLDER_SENDER
             result.warnings.append(f"the outbox e-mails say From: {PLACEHOLDER_SENDER}: set INCIDENT_SMTP_FROM (or "
                                    "from under [smtp] in incident.toml) to the sender Amazon approved before sending them")
-        return OutboxSender(store, sender, emails)
+        return OutboxSender(store, sender, emails, test=test)
     if connection is None:
         raise UsageError("--via spapi needs SP-API credentials (`incident doctor`)")
     return MessagingSender(connection)
@@ -145,12 +147,37 @@ def _open_sender(store: Store, via: str, connection, smtp: SmtpSettings | None, 
 PLACEHOLDER_SENDER = "seller@example.invalid"
 
 
-def _send_one(store: Store, who: str, via: str, sender: Sender, row, email: str | None,
-              test_to: str | None, me: str) -> tuple[str, str | None]:
-    """('sent' | 'not_offered' | 'other_language' | 'elsewhere' | 'failed' | 'stop', error)."""
-    if test_to:
+def _send_test(store: Store, via: str, smtp: SmtpSettings | None, test_to: str) -> SendResult:
+    """One notice of the incident to the seller's own address, whatever the buyers' notices' states:
+    the next one a buyer would get, else one already sent (as it went), else any. Changes no notice.
+    Raises when none is rendered yet or the server refuses it, saying why."""
+    import smtplib
+
+    row = store.conn.execute(
+        "SELECT * FROM notices ORDER BY state NOT IN ('rendered', 'failed', 'sending'), state != 'sent', "
+        "order_id LIMIT 1").fetchone()
+    if row is None:
+        raise StateError("no notice to send as a test: none is rendered yet; run `incident notify render` "
+                         "(after `incident cancel export` or submit), then send the test again")
+    result = SendResult(total=1, test_order_id=row["order_id"], test_state=row["state"])
+    sender = _open_sender(store, via, None, smtp, {}, result, test=True)
+    try:
         sender.send(row, test_to)
-        return "sent", None
+    except (OSError, smtplib.SMTPException) as exc:
+        detail = str(exc.args[-1] if isinstance(exc, smtplib.SMTPResponseException) else exc)
+        detail = detail.decode(errors="replace") if isinstance(detail, bytes) else detail
+        code = f" {exc.smtp_code}" if isinstance(exc, smtplib.SMTPResponseException) else ""
+        raise StateError(f"the test notice was not sent: the mail server said {type(exc).__name__}{code} "
+                         f"({EMAIL.sub('<address>', detail)[:200]}); nothing went to buyers") from None
+    finally:
+        sender.close()
+    result.sent = 1
+    return result
+
+
+def _send_one(store: Store, who: str, via: str, sender: Sender, row, email: str | None,
+              me: str) -> tuple[str, str | None]:
+    """('sent' | 'not_offered' | 'other_language' | 'elsewhere' | 'failed' | 'stop', error)."""
     if not claim(store, who, row, via, me):
         return "elsewhere", None
     try:
