@@ -88,10 +88,11 @@ def send_notices(store: Store, who: str, via: str, *, connection=None, smtp: Smt
         result.remaining = store.conn.execute(f"SELECT count(*) FROM notices WHERE state IN "
                                               f"({','.join('?' * len(retried))})", retried).fetchone()[0]
         if result.sent or result.failed or result.not_offered or result.other_language:
-            details = {"via": via, "sent": result.sent, "failed": result.failed, "not_offered": result.not_offered}
-            with store.change(who, "notify_send", details | ({"interrupted": True} if result.interrupted else {})) as conn:
-                remaining = conn.execute("SELECT count(*) FROM notices WHERE state NOT IN ('sent', 'not_offered')").fetchone()[0]
-                if remaining == 0:
+            details = {"via": via, "sent": result.sent, "failed": result.failed, "not_offered": result.not_offered,
+                       **({"interrupted": True} if result.interrupted else {})}
+            with store.change(who, "notify_send", details) as conn:
+                unsettled = conn.execute("SELECT count(*) FROM notices WHERE state NOT IN ('sent', 'not_offered')")
+                if unsettled.fetchone()[0] == 0:
                     store.tick_step(conn, "notify-send", who)
     return result
 
