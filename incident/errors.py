@@ -13,6 +13,7 @@ EXIT_NO_INCIDENT = 4
 EXIT_STATE = 5
 EXIT_PARTIAL = 6  # some of the work was done, some refused: the output says which
 EXIT_WORKSPACE = 7  # the machine or the workspace stopped us: disk full, read-only, not ours, a link
+EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT), as shells report it: the output says what was done and how to go on
 
 
 class IncidentError(Exception):

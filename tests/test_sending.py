@@ -3,8 +3,11 @@ the sender killed at random points, and the simulator's Buyer-Seller Messaging e
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import os
+import signal
+import threading
 import random
 import re
 import sqlite3
@@ -29,10 +32,15 @@ class Inbox:
         self.messages = []
         self.raw: list[bytes] = []  # each message as the server received it, after the SMTP transparency
         self.closing_after: int | None = None  # refuse with 421 once this many messages arrived
+        self.hold_at: int | None = None  # keep the sender waiting for the answer to this message (0: the first)
+        self.held, self.release = threading.Event(), threading.Event()  # it is waiting; let it have the 250
 
     async def handle_DATA(self, server, session, envelope):
         if self.closing_after is not None and len(self.messages) >= self.closing_after:
             return "421 4.3.2 Service shutting down, try again later"
+        if self.hold_at is not None and len(self.messages) == self.hold_at and not self.release.is_set():
+            self.held.set()
+            await asyncio.get_running_loop().run_in_executor(None, self.release.wait)
         message = message_from_bytes(envelope.content)
         self.raw.append(envelope.content)
         self.messages.append((envelope.mail_from, tuple(envelope.rcpt_tos), message["Message-ID"], message))
@@ -200,6 +208,45 @@ def test_smtp_sends_each_notice_once_from_the_approved_sender(cli, tmp_path, smt
     assert steps["notify-buyers"] == "done"
 
 
+def test_a_test_send_after_every_buyer_was_told_still_sends_one(cli, home, tmp_path, smtp):
+    from email import policy
+
+    buyers, _ = ready_incident(cli, tmp_path, 4)
+    assert "sent 4 of 4, 0 failed" in cli("notify", "send", "--via", "smtp").stdout
+    out = cli("notify", "send", "--via", "smtp", "--test-to", "manager@sonic-audio.example").stdout
+    assert len(smtp.raw) == 5 and smtp.messages[-1][1] == ("manager@sonic-audio.example",)
+    test = message_from_bytes(smtp.raw[-1], policy=policy.default)
+    [(order_id, (subject, body))] = [(o, n) for o, n in rendered_notices(home).items() if o in test["Subject"]]
+    assert test["Subject"] == subject and test.get_content().replace("\r\n", "\n") == body
+    assert f"test notice (order {order_id}, already sent to its buyer) sent to manager@sonic-audio.example" in out
+    assert "nothing went to buyers" in out
+    assert Counter(m[1][0] for m in smtp.messages[:4]) == Counter(buyers.values())
+    assert "sent 0 of 0" in cli("notify", "send", "--via", "smtp").stdout  # the test changed no notice
+    smtp.closing_after = 0  # the test send is told what the server answered
+    result = cli("notify", "send", "--via", "smtp", "--test-to", "manager@sonic-audio.example", code=5)
+    assert "the test notice was not sent: the mail server said SMTPDataError 421" in result.stderr
+    assert "manager@" not in result.stderr and "test notice sent" not in result.stdout
+
+
+def test_a_test_send_with_no_notice_says_why_and_fails(cli, small_incident, smtp):
+    result = cli("notify", "send", "--via", "smtp", "--test-to", "manager@sonic-audio.example", code=5)
+    assert "no notice to send as a test" in result.stderr and "incident notify render" in result.stderr
+    assert "test notice sent" not in result.stdout and smtp.messages == []
+
+
+def test_a_test_send_to_the_outbox_leaves_the_buyers_files_alone(cli, home, tmp_path):
+    buyers, _ = ready_incident(cli, tmp_path, 3)
+    cli("notify", "send", "--via", "outbox")
+    folder = next(home.glob("*/outbox"))
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    out = cli("notify", "send", "--via", "outbox", "--test-to", "manager@sonic-audio.example").stdout
+    assert "test notice" in out and "sent to manager@sonic-audio.example" in out
+    after = {p.name: p.read_bytes() for p in folder.iterdir()}
+    assert {name: after[name] for name in before} == before
+    [test_file] = set(after) - set(before)
+    assert message_from_bytes(after[test_file])["To"] == "manager@sonic-audio.example"
+
+
 def test_smtp_over_tls_with_login(cli, tmp_path, tls_smtp):
     inbox, logins = tls_smtp
     buyers, _ = ready_incident(cli, tmp_path, 3)
@@ -254,6 +301,69 @@ def test_unreachable_smtp_server_is_one_clear_error(cli, tmp_path, monkeypatch):
     monkeypatch.setenv("INCIDENT_SMTP_TLS", "none")
     result = cli("notify", "send", "--via", "smtp", code=5)
     assert "cannot reach the SMTP server 127.0.0.1:1" in result.stderr
+
+
+def interrupt_in_flight(smtp, command: tuple, at: int, presses: int = 1) -> Run:
+    """Start `incident *command`, and press Ctrl-C (SIGINT) `presses` times while the mail server
+    holds the answer to message number `at` (the notice in flight), each once the run has said it
+    heard the one before; then let the server answer."""
+    smtp.hold_at = at
+    run = Run(*command)
+    while not smtp.held.wait(0.01) and run.poll() is None:  # a run that ends before it gets there ends the wait
+        pass
+    for press in range(1, presses + 1):
+        if run.poll() is not None:
+            break
+        os.kill(run.pid, signal.SIGINT)
+        deadline = time.monotonic() + 60  # a guard only: a run that never says it heard ends the wait
+        while run.stderr.count("Ctrl-C") < press and run.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+    smtp.release.set()
+    return run
+
+
+def test_ctrl_c_finishes_the_notice_in_flight_then_says_how_to_go_on(cli, home, tmp_path, smtp):
+    buyers, _ = ready_incident(cli, tmp_path, 12)
+    [incident_id] = [i["id"] for i in cli.json("list")]
+    run = interrupt_in_flight(smtp, ("notify", "send", "--via", "smtp"), at=4)
+    code, out, err = run.communicate()
+    assert code == 130, (out, err)
+    assert "Ctrl-C: stopping once the notice being sent is recorded" in err
+    assert "sent 5 of 12, 0 failed" in out
+    assert (f"interrupted: 5 notices sent, 7 remain (the notice in flight was finished and recorded); to go on: "
+            f"incident notify send --via smtp --incident {incident_id}") in err
+    assert "Traceback" not in err and not any(email in out + err for email in buyers.values())
+    db = sqlite3.connect(next(home.glob("*/incident.db")))
+    states = dict(db.execute("SELECT state, count(*) FROM notices GROUP BY state").fetchall())
+    assert states == {"sent": 5, "rendered": 7}  # none left in `sending`
+    assert len(smtp.messages) == 5
+    assert "sent 7 of 7, 0 failed" in Run("notify", "send", "--via", "smtp", "--incident", incident_id).communicate()[1]
+    assert Counter(m[1][0] for m in smtp.messages) == Counter(buyers.values())
+    assert set(Counter(m[1][0] for m in smtp.messages).values()) == {1}
+
+
+def test_ctrl_c_during_the_first_notice_and_the_command_to_go_on_quoted(cli, home, tmp_path, smtp):
+    buyers, _ = ready_incident(cli, tmp_path, 3)
+    run = interrupt_in_flight(smtp, ("notify", "send", "--via", "smtp", "--by", "Ana O'Neil"), at=0)
+    code, _, err = run.communicate()
+    assert code == 130 and "interrupted: 1 notices sent, 2 remain" in err
+    assert "--by 'Ana O'\"'\"'Neil'" in err  # the command, quoted as a shell reads it
+    cli("notify", "send", "--via", "smtp")
+    assert Counter(m[1][0] for m in smtp.messages) == Counter(buyers.values())
+
+
+def test_ctrl_c_twice_stops_at_once_and_says_the_notice_may_go_again(cli, home, tmp_path, smtp):
+    buyers, _ = ready_incident(cli, tmp_path, 6)
+    run = interrupt_in_flight(smtp, ("notify", "send", "--via", "smtp"), at=2, presses=2)
+    code, out, err = run.communicate()
+    assert code == 130, (out, err)
+    assert "stopped at once" in err and "may have gone out" in err and "same Message-ID" in err
+    assert "Traceback" not in err and not any(email in out + err for email in buyers.values())
+    cli("notify", "send", "--via", "smtp")
+    per_buyer = Counter(m[1][0] for m in smtp.messages)
+    assert set(per_buyer) == set(buyers.values()) and sum(per_buyer.values()) <= len(buyers) + 1
+    distinct = Counter(m[1][0] for m in {(m[1], m[2]): m for m in smtp.messages}.values())
+    assert set(distinct.values()) == {1}  # a copy carries the same Message-ID: the inbox shows it once
 
 
 def kill_at_random_points(command: tuple, delivered, kills: int = 50, seed: int = 4) -> int:

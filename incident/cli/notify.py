@@ -1,6 +1,8 @@
 """The apology notices to the buyers: render, check, send, list."""
 
 import contextlib
+import os
+import shlex
 from pathlib import Path
 from typing import Annotated
 
@@ -19,7 +21,7 @@ from incident.cli import (
     progress,
     table,
 )
-from incident.errors import EXIT_PARTIAL
+from incident.errors import EXIT_INTERRUPTED, EXIT_PARTIAL
 from incident.workspace import store as store_mod
 
 notify_app = typer.Typer(cls=Group, no_args_is_help=True, help="Apology notices to the affected buyers.")
@@ -108,9 +110,12 @@ def notify_send(
 
     with open_store(incident) as store:
         api = connection(store) if via == "spapi" else None
+        resume = shlex.join(["incident", "notify", "send", "--via", via, "--incident", store.incident().id,
+                             *(["--by", by] if by else [])])
         with progress("sending", "notice", "done") as update:
             result = notices.send_notices(store, store_mod.actor(by), via, connection=api, limit=limit,
-                                           test_to=test_to, progress=lambda done, total: update(done, total, done))
+                                           test_to=test_to, progress=lambda done, total: update(done, total, done),
+                                           on_interrupt=_heard_ctrl_c)
     if result.unrendered:
         err.print(f"warning: {result.unrendered} orders are due a notice not rendered yet: run `incident notify "
                    "render`, then send again", markup=False, soft_wrap=True)
@@ -120,7 +125,10 @@ def notify_send(
     for warning in result.warnings:
         err.print(f"warning: {warning}", markup=False, soft_wrap=True)
     if test_to:
-        print(f"test notice sent to {test_to}; nothing went to buyers")
+        state = {"sent": "already sent to its buyer", "rendered": "not yet sent to its buyer",
+                 "failed": "not yet sent to its buyer", "sending": "not yet sent to its buyer"}.get(
+                     result.test_state, f"{result.test_state}, not sent to its buyer")
+        print(f"test notice (order {result.test_order_id}, {state}) sent to {test_to}; nothing went to buyers")
         return
     print(f"sent {result.sent} of {result.total}, {result.failed} failed"
           + (f", {result.not_offered} not offered by Amazon" if result.not_offered else "")
@@ -141,8 +149,28 @@ def notify_send(
     if result.stopped:
         err.print(f"stopped early, the server went away ({result.stopped}); nothing was sent twice: run the same "
                   "command again to go on", markup=False, soft_wrap=True)
+    if result.interrupted_at_once:
+        again = ("with the same Message-ID, so mail programs show it once" if via == "smtp" else
+                 "(its buyer may get it twice)" if via == "spapi" else "(its file is written again)")
+        err.print(f"stopped at once (Ctrl-C twice): the notice for order {result.in_flight or 'in flight'} may "
+                  f"have gone out; the next run sends it again {again}", markup=False, soft_wrap=True)
+    if result.interrupted:
+        finished = "" if result.interrupted_at_once else " (the notice in flight was finished and recorded)"
+        err.print(f"interrupted: {result.sent} notices sent, {result.remaining} remain{finished}; to go on: "
+                  f"{resume}", markup=False, soft_wrap=True)
+        raise typer.Exit(EXIT_INTERRUPTED)
     if result.failed:
         raise typer.Exit(EXIT_PARTIAL)
+
+
+def _heard_ctrl_c() -> None:
+    """Said the moment Ctrl-C is pressed, from the signal handler: straight to the file descriptor,
+    as a buffered write there could land inside another one."""
+    try:
+        os.write(2, ("\n" if err.is_terminal else "").encode() + b"Ctrl-C: stopping once the notice being "
+                 b"sent is recorded (Ctrl-C again stops at once)\n")
+    except OSError:  # stderr closed: stopping matters, saying so does not
+        pass
 
 
 @notify_app.command("list")

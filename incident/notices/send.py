@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from incident import config
-from incident.errors import UsageError
+from incident.errors import StateError, UsageError
 from incident.notices.ledger import claim, run_id, set_state
 from incident.notices.messaging import MessagingSender
 from incident.notices.outbox import OutboxSender
@@ -48,43 +48,79 @@ class SendResult:
     needs_spapi: int = 0  # no e-mail address (FBA buyers): reached only through the Messaging API
     elsewhere: int = 0  # being sent by another run at the same time
     warnings: list[str] = field(default_factory=list)
+    test_order_id: str | None = None  # --test-to: the order whose notice went to the seller's address
+    test_state: str | None = None  # that notice's state (rendered, sent, ...): unchanged by the test
+    interrupted: bool = False  # Ctrl-C: the run stopped after the notice in flight was recorded
+    interrupted_at_once: bool = False  # Ctrl-C twice: stopped mid-notice (`in_flight`, left `sending`)
+    in_flight: str | None = None  # the order whose notice was being sent when the run stopped at once
+    remaining: int = 0  # notices a rerun of the same command would send
 
 
 _RETRIED = ("rendered", "failed", "sending")
 
 
 def send_notices(store: Store, who: str, via: str, *, connection=None, smtp: SmtpSettings | None = None,
-                 limit: int | None = None, test_to: str | None = None, progress=None) -> SendResult:
+                 limit: int | None = None, test_to: str | None = None, progress=None,
+                 on_interrupt=None) -> SendResult:
     """Send every rendered notice once. States: rendered -> sending -> sent | failed | not_offered,
     or needs_spapi when there is no address to mail. Each notice is claimed before it is sent, so
     two runs at the same time never send the same one; a notice left in `sending` by a killed run
-    is sent again (with the same Message-ID by mail)."""
+    is sent again (with the same Message-ID by mail).
+
+    Ctrl-C (SIGINT, in the main thread) does not cut a notice off: the one in flight is finished
+    and recorded, then the run stops (`interrupted`, `remaining`); `on_interrupt()` is called from
+    the signal handler the moment it is pressed (it must be safe there: no buffered writes). A
+    second Ctrl-C stops at once (`interrupted_at_once`, `in_flight`: that notice may have gone)."""
     if via not in VIAS:
         raise UsageError(f"--via '{via}' is not one of {', '.join(VIAS)}")
     if test_to and via == "spapi":
         raise UsageError("--test-to works with --via smtp or outbox: the Messaging API writes only to the "
                          "order's own buyer")
+    if test_to:
+        return _send_test(store, via, smtp, test_to)
+    result = SendResult()
+    with _Interruption(on_interrupt) as interruption:
+        try:
+            _send_all(store, who, via, connection, smtp, limit, progress, interruption, result)
+        except KeyboardInterrupt:  # the second Ctrl-C: the notice in flight stays `sending`, resumed next run
+            result.interrupted = result.interrupted_at_once = True
+        retried = _RETRIED + (("needs_spapi",) if via == "spapi" else ())
+        result.remaining = store.conn.execute(f"SELECT count(*) FROM notices WHERE state IN "
+                                              f"({','.join('?' * len(retried))})", retried).fetchone()[0]
+        if result.sent or result.failed or result.not_offered or result.other_language:
+            details = {"via": via, "sent": result.sent, "failed": result.failed, "not_offered": result.not_offered,
+                       **({"interrupted": True} if result.interrupted else {})}
+            with store.change(who, "notify_send", details) as conn:
+                unsettled = conn.execute("SELECT count(*) FROM notices WHERE state NOT IN ('sent', 'not_offered')")
+                if unsettled.fetchone()[0] == 0:
+                    store.tick_step(conn, "notify-send", who)
+    return result
+
+
+def _send_all(store: Store, who: str, via: str, connection, smtp: SmtpSettings | None, limit: int | None,
+              progress, interruption: _Interruption, result: SendResult) -> None:
     lines = store.lines()
     emails = {line.order_id: line.buyer_email for line in lines if line.buyer_email}
     retried = _RETRIED + (("needs_spapi",) if via == "spapi" else ())
     rows = store.conn.execute(f"SELECT * FROM notices WHERE state IN ({','.join('?' * len(retried))}) "
                               "ORDER BY state = 'rendered', order_id", retried).fetchall()
-    result = SendResult()
     rendered = {r[0] for r in store.conn.execute("SELECT order_id FROM notices")}
     result.unrendered = sum(1 for order_id in eligible(store, lines)[0] if order_id not in rendered)
     result.blocked = store.conn.execute("SELECT count(*) FROM notices WHERE state = 'blocked'").fetchone()[0]
     sender = _open_sender(store, via, connection, smtp, emails, result)
-    if test_to:
-        rows = rows[:1]
-    elif sender.needs_address:
-        rows = _set_aside_unreachable(store, who, via, rows, emails, result)
-    if limit is not None:
-        rows = rows[:limit]
-    result.total = len(rows)
-    me = run_id()
     try:
+        if sender.needs_address:
+            rows = _set_aside_unreachable(store, who, via, rows, emails, result)
+        if limit is not None:
+            rows = rows[:limit]
+        result.total = len(rows)
+        me = run_id()
         for done, row in enumerate(rows, 1):
-            outcome, error = _send_one(store, who, via, sender, row, emails.get(row["order_id"]), test_to, me)
+            if interruption.requested:
+                break
+            result.in_flight = row["order_id"]
+            outcome, error = _send_one(store, who, via, sender, row, emails.get(row["order_id"]), me)
+            result.in_flight = None
             if outcome == "stop":
                 result.failed += 1
                 result.stopped = error
@@ -98,14 +134,39 @@ def send_notices(store: Store, who: str, via: str, *, connection=None, smtp: Smt
             if progress:
                 progress(done, result.total)
     finally:
+        result.interrupted = interruption.requested
         sender.close()
-    if not test_to and (result.sent or result.failed or result.not_offered or result.other_language):
-        with store.change(who, "notify_send", {"via": via, "sent": result.sent, "failed": result.failed,
-                                               "not_offered": result.not_offered}) as conn:
-            remaining = conn.execute("SELECT count(*) FROM notices WHERE state NOT IN ('sent', 'not_offered')").fetchone()[0]
-            if remaining == 0:
-                store.tick_step(conn, "notify-send", who)
-    return result
+
+
+class _Interruption:
+    """Ctrl-C while sending. The first press only asks the run to stop: a notice cut off between the
+    server's acceptance and our record of it would be sent again by the next run. A second press
+    stops at once (KeyboardInterrupt). Only the main thread can take signals; elsewhere Ctrl-C is
+    left as it was."""
+
+    def __init__(self, on_interrupt=None):
+        self.on_interrupt, self.requested, self._previous = on_interrupt, False, None
+
+    def __enter__(self) -> _Interruption:
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._pressed)
+        return self
+
+    def _pressed(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        if self.on_interrupt:
+            self.on_interrupt()
+
+    def __exit__(self, *exc) -> None:
+        import signal
+
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
 
 
 def _set_aside_unreachable(store: Store, who: str, via: str, rows: list, emails: dict[str, str],
@@ -127,7 +188,7 @@ NO_ADDRESS = ("no buyer e-mail address: the Unshipped Orders report has it for s
 
 
 def _open_sender(store: Store, via: str, connection, smtp: SmtpSettings | None, emails: dict[str, str],
-                 result: SendResult) -> Sender:
+                 result: SendResult, test: bool = False) -> Sender:
     if via == "smtp":
         return connect_smtp(smtp or smtp_settings())
     if via == "outbox":
@@ -136,7 +197,7 @@ def _open_sender(store: Store, via: str, connection, smtp: SmtpSettings | None, 
             sender = PLACEHOLDER_SENDER
             result.warnings.append(f"the outbox e-mails say From: {PLACEHOLDER_SENDER}: set INCIDENT_SMTP_FROM (or "
                                    "from under [smtp] in incident.toml) to the sender Amazon approved before sending them")
-        return OutboxSender(store, sender, emails)
+        return OutboxSender(store, sender, emails, test=test)
     if connection is None:
         raise UsageError("--via spapi needs SP-API credentials (`incident doctor`)")
     return MessagingSender(connection)
@@ -145,12 +206,37 @@ def _open_sender(store: Store, via: str, connection, smtp: SmtpSettings | None, 
 PLACEHOLDER_SENDER = "seller@example.invalid"
 
 
-def _send_one(store: Store, who: str, via: str, sender: Sender, row, email: str | None,
-              test_to: str | None, me: str) -> tuple[str, str | None]:
-    """('sent' | 'not_offered' | 'other_language' | 'elsewhere' | 'failed' | 'stop', error)."""
-    if test_to:
+def _send_test(store: Store, via: str, smtp: SmtpSettings | None, test_to: str) -> SendResult:
+    """One notice of the incident to the seller's own address, whatever the buyers' notices' states:
+    the next one a buyer would get, else one already sent (as it went), else any. Changes no notice.
+    Raises when none is rendered yet or the server refuses it, saying why."""
+    import smtplib
+
+    row = store.conn.execute(
+        "SELECT * FROM notices ORDER BY state NOT IN ('rendered', 'failed', 'sending'), state != 'sent', "
+        "order_id LIMIT 1").fetchone()
+    if row is None:
+        raise StateError("no notice to send as a test: none is rendered yet; run `incident notify render` "
+                         "(after `incident cancel export` or submit), then send the test again")
+    result = SendResult(total=1, test_order_id=row["order_id"], test_state=row["state"])
+    sender = _open_sender(store, via, None, smtp, {}, result, test=True)
+    try:
         sender.send(row, test_to)
-        return "sent", None
+    except (OSError, smtplib.SMTPException) as exc:
+        detail = str(exc.args[-1] if isinstance(exc, smtplib.SMTPResponseException) else exc)
+        detail = detail.decode(errors="replace") if isinstance(detail, bytes) else detail
+        code = f" {exc.smtp_code}" if isinstance(exc, smtplib.SMTPResponseException) else ""
+        raise StateError(f"the test notice was not sent: the mail server said {type(exc).__name__}{code} "
+                         f"({EMAIL.sub('<address>', detail)[:200]}); nothing went to buyers") from None
+    finally:
+        sender.close()
+    result.sent = 1
+    return result
+
+
+def _send_one(store: Store, who: str, via: str, sender: Sender, row, email: str | None,
+              me: str) -> tuple[str, str | None]:
+    """('sent' | 'not_offered' | 'other_language' | 'elsewhere' | 'failed' | 'stop', error)."""
     if not claim(store, who, row, via, me):
         return "elsewhere", None
     try:

@@ -98,11 +98,21 @@ class SmtpSender:
 
         message = email_message(notice, self.settings.sender, recipient)
         try:
-            self.client.sendmail(self.settings.sender, [recipient], message)
+            self._deliver(message, recipient)
         except smtplib.SMTPServerDisconnected:  # idle timeout or a restart: no 250 yet, so nothing was delivered
             self._connect()
-            self.client.sendmail(self.settings.sender, [recipient], message)
+            self._deliver(message, recipient)
         return "sent", None
+
+    def _deliver(self, message, recipient: str) -> None:
+        """send_message writes the message with CRLF line ends and asks for SMTPUTF8 only when an
+        address needs it."""
+        try:
+            self.client.send_message(message, self.settings.sender, [recipient])
+        except BaseException as exc:
+            if not isinstance(exc, Exception):  # stopped at once (a second Ctrl-C) mid-message: hang up
+                self.client.close()  # without a QUIT, so a half-sent message is never completed
+            raise
 
     def close(self) -> None:
         import smtplib
