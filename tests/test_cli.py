@@ -297,7 +297,7 @@ def test_a_plain_install_runs_the_drill(tmp_path, wheel):
     said = [line for line in drill.stderr.splitlines() if "incident[drill]" in line]
     assert len(said) == 1 and "poll" in said[0], drill.stderr
     assert "(poll, autopilot)" in drill.stdout and "Saved" in drill.stdout
-    card = json.loads(next((tmp_path / "h" / "drills").glob("*.json")).read_text())  # the poll drill's score
+    card = json.loads(next((tmp_path / "h" / ".account" / "drills").glob("*.json")).read_text())  # the poll drill's score
     assert card["mode"] == "poll" and card["time_to_detect_s"] <= 60
     placed = card["mfn_orders_saved"] + card["mfn_orders_lost"]
     assert card["mfn_orders_saved"] / placed >= 0.95

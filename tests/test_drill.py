@@ -76,7 +76,7 @@ def test_with_moto_a_drill_pushes():
 def test_asking_for_push_without_moto_says_what_to_install(cli, home, no_moto):
     result = cli("drill", "--autopilot", "--mode", "push", code=2)
     assert "pip install 'incident[drill]'" in result.stderr and result.stderr.count("\n") == 1
-    assert not (home / "drills").exists()  # refused before anything was started
+    assert not (home / ".account" / "drills").exists()  # refused before anything was started
 
 
 def test_a_team_scenario_file_builds_on_a_built_in_one(tmp_path):

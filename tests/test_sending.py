@@ -245,6 +245,8 @@ def test_a_test_send_to_the_outbox_leaves_the_buyers_files_alone(cli, home, tmp_
     assert {name: after[name] for name in before} == before
     [test_file] = set(after) - set(before)
     assert message_from_bytes(after[test_file])["To"] == "manager@sonic-audio.example"
+    cli("purge", "--yes")  # the test notice is a buyer's notice: purged with the others
+    assert list(folder.iterdir()) == []
 
 
 def test_smtp_over_tls_with_login(cli, tmp_path, tls_smtp):

@@ -98,7 +98,7 @@ def notify_check(
 def notify_send(
     via: Annotated[str, typer.Option("--via", help="spapi (Buyer-Seller Messaging), smtp, or outbox (.eml files + CSV).")],
     limit: Annotated[int | None, typer.Option("--limit", help="Send at most N notices this run.")] = None,
-    test_to: Annotated[str | None, typer.Option("--test-to", help="Send one notice to this address first, nothing to buyers.")] = None,
+    test_to: Annotated[str | None, typer.Option("--test-to", help="Send one notice, as a buyer would get it, to this address only; nothing goes to buyers.")] = None,
     incident: IncidentOpt = None,
     by: ByOpt = None,
 ) -> None:

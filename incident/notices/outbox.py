@@ -7,10 +7,10 @@ from typing import Any
 
 from incident.notices.mail import email_message
 from incident.workspace.files import csv_text, refuse_link, write_private
-from incident.workspace.store import Store
+from incident.workspace.store import OUTBOX_TEST_FILE, Store
 
 
-TEST_FILE = "test-notice.eml"
+TEST_FILE = OUTBOX_TEST_FILE
 
 
 class OutboxSender:

@@ -312,10 +312,13 @@ class Store(Database):
         self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # in WAL mode the old pages linger in the -wal file
         # only what the incident recorded writing there: each notice sent by outbox, and its list
         ours = [f"{row[0]}.eml" for row in self.conn.execute("SELECT order_id FROM notices WHERE via = 'outbox'")]
-        remove_files(self.folder / "outbox", [*ours, "outbox.csv"] if ours else [])
+        remove_files(self.folder / "outbox", [*ours, "outbox.csv", OUTBOX_TEST_FILE] if ours else [OUTBOX_TEST_FILE])
         refuse_link(self.exports_dir)
         remove_files(self.exports_dir, [p.name for p in self.exports_dir.glob("apology-cards*.pdf")])  # names, addresses
         return count
+
+
+OUTBOX_TEST_FILE = "test-notice.eml"  # `notify send --via outbox --test-to`: a buyer's notice, so purged too
 
 
 def lines_of_orders(conn: sqlite3.Connection, order_ids: list[str]) -> list[OrderLine]:
