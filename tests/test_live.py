@@ -192,6 +192,38 @@ def test_a_killed_pull_resumes_where_it_stopped(monkeypatch, cli, home, tmp_path
     simulator.stop()
 
 
+def test_a_pull_stopped_between_pages_resumes_after_its_token_expired(sim, incident_store, cli, tmp_path,
+                                                                      monkeypatch):
+    """Amazon's searchOrders tokens live 24 hours: a pull stopped between pages and rerun a day
+    later asks again from the last order it saved, and ends with every order once."""
+    (tmp_path / "incident.toml").write_text("[spapi]\nmax_retries = 1\n")
+    monkeypatch.setenv("INCIDENT_CONFIG", str(tmp_path / "incident.toml"))
+    sim.token_lifetime = 24 * 3600
+    sim.inject("searchOrders", "503", times=10, after=2)  # two pages saved, then the server goes away
+    cli("pull", "--live", "--strategy", "search", code=1)
+    sim.faults.clear()
+    sim.clock.sleep(25 * 3600)
+    out = cli("pull", "--live").stdout
+    assert "resuming the pull" in out and out.count("started over from the last order saved") == 1
+    assert "the token has expired" in out
+    assert counts(incident_store) == EXPECTED and len(incident_store.lines()) == 260
+    again = [q for op, q in sim.calls if op == "searchOrders" and "paginationToken" not in q][-1]
+    assert again["createdAfter"] > "2026-11-20T22:02:00Z"  # not from the window's start
+    assert cli.json("status")["counts"]["affected_orders"] == 260
+
+
+def test_an_altered_token_is_refused_and_the_search_starts_over(sim, incident_store):
+    sim.token_lifetime = 24 * 3600
+    with incident_store.conn:
+        incident_store.conn.execute("INSERT INTO live_pulls (strategy, created_after, created_before, cursor, "
+                                    "started_at) VALUES ('search', ?, '2026-11-20T22:30:00Z', 'forged', "
+                                    "'2026-11-20T22:40:00Z')", ("2026-11-20T22:02:00Z",))
+    result = live.LivePull(incident_store, connect(sim), "t").run()
+    assert result.resumed and any("Invalid paginationToken." in note and "window's start" in note
+                                  for note in result.plan.notes)
+    assert counts(incident_store) == EXPECTED
+
+
 def test_submit_cancels_once_and_updates_the_buckets(sim, incident_store, cli):
     live.LivePull(incident_store, connect(sim), "t").run()
     out = cli("cancel", "submit", "--yes").stdout

@@ -43,6 +43,7 @@ class ApiError(IncidentError):
     def __init__(self, operation: str, status: int | None, message: str, retry_after: float | None = None,
                  unsure: bool = False):
         self.operation, self.status, self.retry_after, self.unsure = operation, status, retry_after, unsure
+        self.reason = message  # Amazon's words (or ours when there was no answer), without the operation
         where = f"HTTP {status}" if status else "no answer"
         super().__init__(f"{operation}: {where}: {message}")
 

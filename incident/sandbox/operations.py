@@ -71,11 +71,37 @@ def _search_orders(sim: Simulator, match, query, body, fault):
     orders = [o for o in orders if (not statuses or STATUS_2026[o.status] in statuses)
               and (not channels or ("MERCHANT" if o.channel == "Merchant" else "AMAZON") in channels)
               and (not markets or o.marketplace.marketplace_id in markets)]
-    page, token = _page(orders, query, "paginationToken", size)
+    if sim.token_lifetime is not None:  # opaque tokens that expire, as Amazon's do
+        refused = _opaque_offset(sim, query)
+        if isinstance(refused, tuple):
+            return refused
+        page, token = _page(orders, {"paginationToken": refused}, "paginationToken", size)
+        token = token and _opaque_token(sim, token)
+    else:
+        page, token = _page(orders, query, "paginationToken", size)
     result = {"orders": [shapes.order_2026(o, included) for o in page], before_key: iso(before)}
     if token:
         result["pagination"] = {"nextToken": token}
     return 200, result
+
+
+def _opaque_token(sim: Simulator, offset: str) -> str:
+    opaque = secrets.token_urlsafe(24)
+    sim.search_tokens[opaque] = (offset, sim.clock.now())
+    return opaque
+
+
+def _opaque_offset(sim: Simulator, query: dict) -> str | tuple[int, dict]:
+    """The offset an opaque paginationToken stands for, or Amazon's refusal of an altered or
+    expired one (Amazon: a token lives 24 hours)."""
+    if "paginationToken" not in query:
+        return "0"
+    saved = sim.search_tokens.get(query["paginationToken"])
+    if saved is None:
+        return 400, error("InvalidInput", "Invalid paginationToken.")
+    if sim.clock.now() - saved[1] > sim.token_lifetime:
+        return 400, error("InvalidInput", "Invalid paginationToken: the token has expired.")
+    return saved[0]
 
 
 def _get_order_2026(sim, match, query, body, fault):
