@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -163,6 +164,45 @@ def test_fatal_report_says_what_to_do(sim, incident_store):
     sim.inject("createReport", "fatal_report")
     with pytest.raises(spapi.ApiError, match="ended FATAL"):
         live.LivePull(incident_store, connect(sim), "t").run(force="report")
+
+
+def test_a_fatal_report_shows_amazons_reason_from_its_document(sim, incident_store, cli):
+    sim.fatal_reason = "The report could not be generated: the requested date range is too large."
+    sim.inject("createReport", "fatal_report")
+    result = cli("pull", "--live", "--strategy", "report", code=1)
+    assert "Amazon says: The report could not be generated: the requested date range is too large." in result.stderr
+    assert "no answer" not in result.stderr and "Traceback" not in result.output
+
+
+def test_a_report_cancelled_in_the_first_half_hour_is_not_no_orders(monkeypatch, cli, home):
+    """Orders enter the order reports about 30 minutes after purchase: 28 minutes into the
+    incident Amazon cancels the All Orders report, and searchOrders (which has them) is asked."""
+    from incident.timeutil import parse_iso
+
+    start = parse_iso(SPEC["start"])
+    simulator = seeded("us", clock=VirtualClock(start=start.timestamp() + 28 * 60), processing_seconds=0)
+    simulator.report_delay_minutes = 30
+    simulator.start()
+    use_simulator(monkeypatch, simulator)
+    cli("open", "--sku", SPEC["skus"][0], "--start", SPEC["start"], "--end", SPEC["end"], "--marketplace", "US")
+    out = cli("pull", "--live", "--strategy", "report").stdout
+    simulator.stop()
+    assert "report was cancelled" in out and "first half hour" in out and "searchOrders instead" in out
+    assert any(op == "getReport" for op, _ in simulator.calls)
+    with store.open_store(home) as opened:
+        pulled = {l.order_id for l in opened.lines()}
+    searchable = simulator.now() - timedelta(minutes=2, seconds=5)
+    wanted = {o.order_id for o in simulator.orders.values() if start <= o.purchase_date <= searchable
+              and any(i.product.sku == SPEC["skus"][0] for i in o.items)}
+    assert pulled == wanted and len(wanted) > 100
+
+
+def test_a_cancelled_report_without_searchorders_fails_saying_why(sim, incident_store, cli):
+    sim.orders_2026 = False
+    sim.report_delay_minutes = 10 ** 8  # no order is eligible for the report yet
+    result = cli("pull", "--live", "--strategy", "report", code=1)
+    assert "report was cancelled" in result.stderr and "30 minutes after purchase" in result.stderr
+    assert not incident_store.conn.execute("SELECT id FROM steps WHERE ticks_on = 'pull' AND state = 'done'").fetchall()
 
 
 @pytest.mark.long

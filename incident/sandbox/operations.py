@@ -189,6 +189,8 @@ def _get_report(sim, match, query, body, fault):
         result["processingEndTime"] = report.setdefault("ended", iso(sim.now()))
         if report["fatal"]:
             result["processingStatus"] = "FATAL"
+            if sim.fatal_reason:  # Amazon may attach a document saying why
+                result["reportDocumentId"] = report.setdefault("document", _fatal_document(sim))
         elif report.setdefault("document", _report_document(sim, report)) is None:
             result["processingStatus"] = "CANCELLED"  # Amazon cancels a report that has no data
         else:
@@ -197,13 +199,22 @@ def _get_report(sim, match, query, body, fault):
     return 200, result
 
 
+def _fatal_document(sim: Simulator) -> str:
+    document_id = "amzn1.tortuga.4." + secrets.token_hex(8)
+    text = json.dumps({"errorDetails": sim.fatal_reason})
+    sim.documents[document_id] = (text.encode(), "application/json; charset=UTF-8", False)
+    return document_id
+
+
 def _report_document(sim: Simulator, report: dict) -> str | None:
     start = parse_time(report["dataStartTime"]) if report.get("dataStartTime") else None
     end = parse_time(report["dataEndTime"]) if report.get("dataEndTime") else None
     with sim.lock:
         now = sim.now()
+        # Amazon: orders enter the order reports about 30 minutes after purchase
+        eligible = now - timedelta(minutes=sim.report_delay_minutes)
         orders = [o for o in sim.orders.values() if sim._visible(o, now) and (start is None or o.purchase_date >= start)
-                  and (end is None or o.purchase_date <= end)]
+                  and (end is None or o.purchase_date <= end) and o.purchase_date <= eligible]
     orders.sort(key=lambda o: o.purchase_date)
     scenario = sim.scenario
     if report["reportType"] == "GET_FLAT_FILE_ACTIONABLE_ORDER_DATA_SHIPPING":

@@ -98,6 +98,8 @@ class Simulator:
         # opaque, and an expired or altered one is refused with 400 InvalidInput; None: plain offsets
         self.token_lifetime: float | None = None
         self.search_tokens: dict[str, tuple[str, float]] = {}  # opaque token -> (offset, issued)
+        self.report_delay_minutes = 0.0  # orders enter order reports this long after purchase (Amazon: ~30)
+        self.fatal_reason: str | None = None  # a FATAL report's document says this (errorDetails)
         self.order_items_page = 100  # getOrderItems (v0) items per page, then NextToken
         self.refuse_login: str | None = None  # invalid_grant or invalid_client: LWA refuses the credentials
         self.refused_listings: set[str] = set()  # SKUs whose patch Amazon answers INVALID
