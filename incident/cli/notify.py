@@ -124,6 +124,7 @@ def notify_send(
         return
     print(f"sent {result.sent} of {result.total}, {result.failed} failed"
           + (f", {result.not_offered} not offered by Amazon" if result.not_offered else "")
+          + (f", {result.refused} refused by Amazon (owed by e-mail or a card)" if result.refused else "")
           + (f", {result.other_language} held back for the buyer's language" if result.other_language else "")
           + (f", {result.elsewhere} being sent by another run" if result.elsewhere else "")
           + (f" ({result.resumed} resumed after an interruption)" if result.resumed else ""))
@@ -138,7 +139,9 @@ def notify_send(
         err.print(f"{result.other_language} buyers read another language (Amazon says so): their notices are held "
                   "back; `incident notify render` rewrites them in the buyer's language, then send again",
                   markup=False, soft_wrap=True)
-    if result.stopped:
+    if result.refused_in_a_row:
+        err.print(f"stopped: {result.stopped}; nothing was sent twice", markup=False, soft_wrap=True)
+    elif result.stopped:
         err.print(f"stopped early, the server went away ({result.stopped}); nothing was sent twice: run the same "
                   "command again to go on", markup=False, soft_wrap=True)
     if result.failed:

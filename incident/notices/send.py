@@ -12,7 +12,7 @@ from typing import Any, Protocol
 from incident import config
 from incident.errors import UsageError
 from incident.notices.ledger import claim, run_id, set_state
-from incident.notices.messaging import MessagingSender
+from incident.notices.messaging import MessageRefused, MessagingSender
 from incident.notices.outbox import OutboxSender
 from incident.notices.render import eligible
 from incident.notices.rules import EMAIL
@@ -42,6 +42,8 @@ class SendResult:
     resumed: int = 0
     errors: list[str] = field(default_factory=list)
     stopped: str | None = None  # why the run stopped early (the server went away); a rerun goes on
+    refused: int = 0  # Amazon refused the message for the order: not sendable by messaging, owed another way
+    refused_in_a_row: bool = False  # stopped because every order in a row was refused (credentials, role)
     unrendered: int = 0  # orders due a notice that `notify render` has not written yet
     blocked: int = 0  # notices the rules hold back (`notify check`)
     other_language: int = 0  # held back by this run: Amazon says the buyer reads another language
@@ -66,7 +68,9 @@ def send_notices(store: Store, who: str, via: str, *, connection=None, smtp: Smt
                          "order's own buyer")
     lines = store.lines()
     emails = {line.order_id: line.buyer_email for line in lines if line.buyer_email}
-    retried = _RETRIED + (("needs_spapi",) if via == "spapi" else ())
+    # what one way cannot deliver, another may: the Messaging API reaches buyers with no address,
+    # and mail reaches those Amazon's messaging refused
+    retried = _RETRIED + (("needs_spapi",) if via == "spapi" else ("not_offered",))
     rows = store.conn.execute(f"SELECT * FROM notices WHERE state IN ({','.join('?' * len(retried))}) "
                               "ORDER BY state = 'rendered', order_id", retried).fetchall()
     result = SendResult()
@@ -82,9 +86,14 @@ def send_notices(store: Store, who: str, via: str, *, connection=None, smtp: Smt
         rows = rows[:limit]
     result.total = len(rows)
     me = run_id()
+    refusals: list[tuple[str, str]] = []  # the orders refused since the last one sent
     try:
         for done, row in enumerate(rows, 1):
             outcome, error = _send_one(store, who, via, sender, row, emails.get(row["order_id"]), test_to, me)
+            if outcome == "refused":
+                refusals.append((row["order_id"], error or ""))
+            elif outcome == "sent":
+                refusals.clear()
             if outcome == "stop":
                 result.failed += 1
                 result.stopped = error
@@ -95,17 +104,38 @@ def send_notices(store: Store, who: str, via: str, *, connection=None, smtp: Smt
             else:
                 setattr(result, outcome, getattr(result, outcome) + 1)
                 result.resumed += outcome == "sent" and row["state"] == "sending"
+            if len(refusals) >= REFUSED_IN_A_ROW:
+                _refused_in_a_row(store, who, via, refusals, result)
+                break
             if progress:
                 progress(done, result.total)
     finally:
         sender.close()
-    if not test_to and (result.sent or result.failed or result.not_offered or result.other_language):
+    if not test_to and (result.sent or result.failed or result.not_offered or result.other_language or result.refused):
         with store.change(who, "notify_send", {"via": via, "sent": result.sent, "failed": result.failed,
-                                               "not_offered": result.not_offered}) as conn:
+                                               "not_offered": result.not_offered, "refused": result.refused}) as conn:
             remaining = conn.execute("SELECT count(*) FROM notices WHERE state NOT IN ('sent', 'not_offered')").fetchone()[0]
             if remaining == 0:
                 store.tick_step(conn, "notify-send", who)
     return result
+
+
+REFUSED_IN_A_ROW = 5  # refusals on this many orders in a row, none sent between: not the orders, the app
+
+
+def _refused_in_a_row(store: Store, who: str, via: str, refusals: list[tuple[str, str]], result: SendResult) -> None:
+    """Every order in a row refused: bad credentials or a missing role, not the orders. Their
+    notices go back to `failed` (a rerun tries them again) and the run stops saying which."""
+    with store.change(who, "notify_refused_in_a_row", {"via": via, "orders": len(refusals)}) as conn:
+        conn.executemany("UPDATE notices SET state = 'failed', error = ? WHERE order_id = ?",
+                         [(error, order_id) for order_id, error in refusals])
+    reason = refusals[-1][1].split("(", 1)[-1].split(")", 1)[0]
+    result.refused -= len(refusals)
+    result.failed += len(refusals)
+    result.refused_in_a_row = True
+    result.stopped = (f"Amazon refused the message for {len(refusals)} orders in a row ({reason}): not these "
+                      "orders but the app: its credentials are another seller's, or it lacks the Messaging "
+                      "(Buyer Communication) role; `incident doctor` checks the credentials")
 
 
 def _set_aside_unreachable(store: Store, who: str, via: str, rows: list, emails: dict[str, str],
@@ -155,6 +185,10 @@ def _send_one(store: Store, who: str, via: str, sender: Sender, row, email: str 
         return "elsewhere", None
     try:
         outcome, buyer_locale = sender.send(row, email)
+    except MessageRefused as exc:  # this order only: recorded with Amazon's words, the run goes on
+        message = f"not sendable by messaging: Amazon refused {exc.operation} ({exc.reason}); owed by e-mail or a card"
+        set_state(store, who, row["order_id"], "not_offered", via, message[:300])
+        return "refused", message
     except Exception as exc:  # noqa: BLE001 -- one buyer's failure must not stop the others
         detail = str(exc.args[0]) if getattr(exc, "args", None) else ""
         message = f"{type(exc).__name__}: {EMAIL.sub('<address>', detail)}"  # never a buyer's address in a log

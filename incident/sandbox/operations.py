@@ -253,7 +253,7 @@ def _messaging_actions(sim, match, query, body, fault):
         return 404, error("NotFound", "Order not found.")
     base = f"/messaging/v1/orders/{order.order_id}"
     markets = f"?marketplaceIds={order.marketplace.marketplace_id}"
-    actions = [] if order.channel == "Amazon" and order.status == "Cancelled" else [
+    actions = [] if not _messaging_allowed(sim, order) or order.order_id in sim.messaging_not_offered else [
         {"href": f"{base}/messages/unexpectedProblem{markets}", "name": "unexpectedProblem"}]
     actions.append({"href": f"{base}/attributes{markets}", "name": "attributes"})
     return 200, {"_links": {"actions": actions, "self": {"href": base + markets}}}, _HAL
@@ -274,7 +274,19 @@ def _attributes(sim, match, query, body, fault):
     return 200, {"buyer": {"locale": buyer_locale(order)}}, _HAL
 
 
+def _messaging_allowed(sim, order: Order) -> bool:
+    return not (order.channel == "Amazon" and order.status == "Cancelled")
+
+
 def _unexpected_problem(sim, match, query, body, fault):
+    order = sim.find(match.group(1))
+    if order is None:
+        return 404, error("NotFound", "Order not found.")
+    if not sim.messaging_role:  # the app lacks the Buyer Communication role: every order refused
+        return 403, error("Unauthorized", "Access to requested resource is denied.")
+    if not _messaging_allowed(sim, order) or order.order_id in sim.messaging_not_offered | sim.messaging_refused:
+        # Amazon's answer to a message type the order does not (or no longer) allow
+        return 403, error("Unauthorized", "Invalid amazonOrderId and template combination.")
     text = json.loads(body or b"{}").get("text", "")
     if not 1 <= len(text) <= 2000:
         return 400, error("InvalidInput", "text must be 1 to 2000 characters.")
