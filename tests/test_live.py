@@ -264,6 +264,27 @@ def test_an_altered_token_is_refused_and_the_search_starts_over(sim, incident_st
     assert counts(incident_store) == EXPECTED
 
 
+def test_buyer_data_amazon_withholds_is_named_as_such(sim, incident_store, cli):
+    """Without the Direct-to-Consumer Delivery role Amazon sends no buyer and only the city and
+    country: the pull says so once, and sending by mail names it, not "FBA orders"."""
+    sim.delivery_role = False
+    out = cli("pull", "--live").stdout
+    assert out.count("Direct-to-Consumer Delivery role") == 1
+    cli("cancel", "export")
+    cli("notify", "render")
+    sent = cli("notify", "send", "--via", "outbox").stdout
+    assert "107 seller-fulfilled buyers' e-mail addresses were withheld by Amazon" in sent
+    assert "Direct-to-Consumer Delivery role" in sent and "--via spapi" in sent and "FBA orders" not in sent
+
+
+def test_a_live_pull_keeps_the_recipients_address_amazon_sends(sim, incident_store, cli):
+    live.LivePull(incident_store, connect(sim), "t").run()
+    cancellable = [d.line for d in scope.sort_store(incident_store) if d.bucket == "cancellable_mfn"]
+    assert all(l.recipient_name and l.ship_address_1 and l.ship_postal_code and l.ship_city for l in cancellable)
+    cli("purge", "--yes", "--force")
+    assert not any(l.ship_address_1 or l.ship_postal_code or l.recipient_name for l in incident_store.lines())
+
+
 def test_submit_cancels_once_and_updates_the_buckets(sim, incident_store, cli):
     live.LivePull(incident_store, connect(sim), "t").run()
     out = cli("cancel", "submit", "--yes").stdout

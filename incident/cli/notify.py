@@ -128,9 +128,13 @@ def notify_send(
           + (f", {result.other_language} held back for the buyer's language" if result.other_language else "")
           + (f", {result.elsewhere} being sent by another run" if result.elsewhere else "")
           + (f" ({result.resumed} resumed after an interruption)" if result.resumed else ""))
-    if result.needs_spapi:
-        print(f"{result.needs_spapi} buyers have no e-mail address (FBA orders): reach them with "
+    if result.needs_spapi - result.withheld:
+        print(f"{result.needs_spapi - result.withheld} buyers have no e-mail address (FBA orders): reach them with "
               "`incident notify send --via spapi`")
+    if result.withheld:
+        print(f"{result.withheld} seller-fulfilled buyers' e-mail addresses were withheld by Amazon (this app "
+              "lacks the Direct-to-Consumer Delivery role): reach them with `incident notify send --via spapi`, "
+              "or pull the Unshipped Orders report (`incident pull --report`)")
     for error in result.errors[:20]:
         err.print(f"failed: {error}", markup=False, soft_wrap=True)
     if len(result.errors) > 20:

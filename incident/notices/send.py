@@ -48,6 +48,7 @@ class SendResult:
     blocked: int = 0  # notices the rules hold back (`notify check`)
     other_language: int = 0  # held back by this run: Amazon says the buyer reads another language
     needs_spapi: int = 0  # no e-mail address (FBA buyers): reached only through the Messaging API
+    withheld: int = 0  # of those, seller-fulfilled: Amazon withheld the address (the app lacks the role)
     elsewhere: int = 0  # being sent by another run at the same time
     warnings: list[str] = field(default_factory=list)
 
@@ -82,6 +83,9 @@ def send_notices(store: Store, who: str, via: str, *, connection=None, smtp: Smt
         rows = rows[:1]
     elif sender.needs_address:
         rows = _set_aside_unreachable(store, who, via, rows, emails, result)
+        merchant = {line.order_id for line in lines if line.fulfillment_channel == "Merchant"}
+        result.withheld = sum(1 for (order_id,) in store.conn.execute(
+            "SELECT order_id FROM notices WHERE state = 'needs_spapi'") if order_id in merchant)
     if limit is not None:
         rows = rows[:limit]
     result.total = len(rows)

@@ -79,7 +79,7 @@ def _search_orders(sim: Simulator, match, query, body, fault):
         token = token and _opaque_token(sim, token)
     else:
         page, token = _page(orders, query, "paginationToken", size)
-    result = {"orders": [shapes.order_2026(o, included) for o in page], before_key: iso(before)}
+    result = {"orders": [shapes.order_2026(o, included, sim.delivery_role) for o in page], before_key: iso(before)}
     if token:
         result["pagination"] = {"nextToken": token}
     return 200, result
@@ -108,7 +108,7 @@ def _get_order_2026(sim, match, query, body, fault):
     order = sim.find(match.group(1))
     if order is None:
         return 404, error("NotFound", "Order not found.")
-    return 200, {"order": shapes.order_2026(order, _listed(query, "includedData"))}
+    return 200, {"order": shapes.order_2026(order, _listed(query, "includedData"), sim.delivery_role)}
 
 
 def _get_orders_v0(sim, match, query, body, fault):

@@ -105,6 +105,7 @@ class Simulator:
         self.messaging_not_offered: set[str] = set()
         self.messaging_refused: set[str] = set()
         self.messaging_role = True
+        self.delivery_role = True  # False: Orders 2026-01-01 withholds buyer, name, street and postal code
         self.order_items_page = 100  # getOrderItems (v0) items per page, then NextToken
         self.refuse_login: str | None = None  # invalid_grant or invalid_client: LWA refuses the credentials
         self.refused_listings: set[str] = set()  # SKUs whose patch Amazon answers INVALID

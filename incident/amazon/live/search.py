@@ -7,7 +7,7 @@ from collections import deque
 from typing import Any
 
 from incident.amazon.live import report
-from incident.amazon.live.convert import lines_from_2026, needs_item_codes
+from incident.amazon.live.convert import lines_from_2026, needs_item_codes, withheld_buyers
 from incident.amazon.live.plan import LiveResult, estimate_seconds
 from incident.amazon.live.session import Session
 from incident.amazon.spapi import ApiError
@@ -32,6 +32,8 @@ def run(session: Session, result: LiveResult, pull_id: int, cursor: str | None, 
                 started_over = True
         page = response.payload.get("orders") or []
         lines = [line for order in page for line in lines_from_2026(order, session.skus)]
+        if withheld_buyers(page) and not any(WITHHELD in note for note in result.plan.notes):
+            result.plan.notes.append(WITHHELD_NOTE)
         cursor = response.next_token
         last = iso_utc(parse_iso(page[-1]["createdTime"])) if page else None
         session.save_page(result, pull_id, lines, cursor, len(page), last_created=last)
@@ -45,6 +47,12 @@ def run(session: Session, result: LiveResult, pull_id: int, cursor: str | None, 
             result.plan.strategy = "report"
             return report.run(session, result, pull_id, None, since=iso_utc(parse_iso(since)))
         response = None
+
+
+WITHHELD = "Amazon withheld the buyers' e-mail and name"
+WITHHELD_NOTE = (f"{WITHHELD} (and the recipient's name, street and postal code) of seller-fulfilled orders: "
+                 "this app lacks Amazon's Direct-to-Consumer Delivery role; `notify send --via spapi` or the "
+                 "Unshipped Orders report (`incident pull --report`) reaches those buyers")
 
 
 def _start_over(session: Session, result: LiveResult, pull_id: int, created_before: str, refusal: ApiError) -> Any:
