@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -165,6 +166,45 @@ def test_fatal_report_says_what_to_do(sim, incident_store):
         live.LivePull(incident_store, connect(sim), "t").run(force="report")
 
 
+def test_a_fatal_report_shows_amazons_reason_from_its_document(sim, incident_store, cli):
+    sim.fatal_reason = "The report could not be generated: the requested date range is too large."
+    sim.inject("createReport", "fatal_report")
+    result = cli("pull", "--live", "--strategy", "report", code=1)
+    assert "Amazon says: The report could not be generated: the requested date range is too large." in result.stderr
+    assert "no answer" not in result.stderr and "Traceback" not in result.output
+
+
+def test_a_report_cancelled_in_the_first_half_hour_is_not_no_orders(monkeypatch, cli, home):
+    """Orders enter the order reports about 30 minutes after purchase: 28 minutes into the
+    incident Amazon cancels the All Orders report, and searchOrders (which has them) is asked."""
+    from incident.timeutil import parse_iso
+
+    start = parse_iso(SPEC["start"])
+    simulator = seeded("us", clock=VirtualClock(start=start.timestamp() + 28 * 60), processing_seconds=0)
+    simulator.report_delay_minutes = 30
+    simulator.start()
+    use_simulator(monkeypatch, simulator)
+    cli("open", "--sku", SPEC["skus"][0], "--start", SPEC["start"], "--end", SPEC["end"], "--marketplace", "US")
+    out = cli("pull", "--live", "--strategy", "report").stdout
+    simulator.stop()
+    assert "report was cancelled" in out and "first half hour" in out and "searchOrders instead" in out
+    assert any(op == "getReport" for op, _ in simulator.calls)
+    with store.open_store(home) as opened:
+        pulled = {l.order_id for l in opened.lines()}
+    searchable = simulator.now() - timedelta(minutes=2, seconds=5)
+    wanted = {o.order_id for o in simulator.orders.values() if start <= o.purchase_date <= searchable
+              and any(i.product.sku == SPEC["skus"][0] for i in o.items)}
+    assert pulled == wanted and len(wanted) > 100
+
+
+def test_a_cancelled_report_without_searchorders_fails_saying_why(sim, incident_store, cli):
+    sim.orders_2026 = False
+    sim.report_delay_minutes = 10 ** 8  # no order is eligible for the report yet
+    result = cli("pull", "--live", "--strategy", "report", code=1)
+    assert "report was cancelled" in result.stderr and "30 minutes after purchase" in result.stderr
+    assert not incident_store.conn.execute("SELECT id FROM steps WHERE ticks_on = 'pull' AND state = 'done'").fetchall()
+
+
 @pytest.mark.long
 def test_a_killed_pull_resumes_where_it_stopped(monkeypatch, cli, home, tmp_path):
     simulator = Simulator(from_spec(dict(SPEC, burst_orders=900, background_orders=0)))
@@ -190,6 +230,59 @@ def test_a_killed_pull_resumes_where_it_stopped(monkeypatch, cli, home, tmp_path
     assert tokens.count("300") == 2  # the page in flight when killed, asked again
     assert cli.json("status")["counts"]["affected_orders"] == 900
     simulator.stop()
+
+
+def test_a_pull_stopped_between_pages_resumes_after_its_token_expired(sim, incident_store, cli, tmp_path,
+                                                                      monkeypatch):
+    """Amazon's searchOrders tokens live 24 hours: a pull stopped between pages and rerun a day
+    later asks again from the last order it saved, and ends with every order once."""
+    (tmp_path / "incident.toml").write_text("[spapi]\nmax_retries = 1\n")
+    monkeypatch.setenv("INCIDENT_CONFIG", str(tmp_path / "incident.toml"))
+    sim.token_lifetime = 24 * 3600
+    sim.inject("searchOrders", "503", times=10, after=2)  # two pages saved, then the server goes away
+    cli("pull", "--live", "--strategy", "search", code=1)
+    sim.faults.clear()
+    sim.clock.sleep(25 * 3600)
+    out = cli("pull", "--live").stdout
+    assert "resuming the pull" in out and out.count("started over from the last order saved") == 1
+    assert "the token has expired" in out
+    assert counts(incident_store) == EXPECTED and len(incident_store.lines()) == 260
+    again = [q for op, q in sim.calls if op == "searchOrders" and "paginationToken" not in q][-1]
+    assert again["createdAfter"] > "2026-11-20T22:02:00Z"  # not from the window's start
+    assert cli.json("status")["counts"]["affected_orders"] == 260
+
+
+def test_an_altered_token_is_refused_and_the_search_starts_over(sim, incident_store):
+    sim.token_lifetime = 24 * 3600
+    with incident_store.conn:
+        incident_store.conn.execute("INSERT INTO live_pulls (strategy, created_after, created_before, cursor, "
+                                    "started_at) VALUES ('search', ?, '2026-11-20T22:30:00Z', 'forged', "
+                                    "'2026-11-20T22:40:00Z')", ("2026-11-20T22:02:00Z",))
+    result = live.LivePull(incident_store, connect(sim), "t").run()
+    assert result.resumed and any("Invalid paginationToken." in note and "window's start" in note
+                                  for note in result.plan.notes)
+    assert counts(incident_store) == EXPECTED
+
+
+def test_buyer_data_amazon_withholds_is_named_as_such(sim, incident_store, cli):
+    """Without the Direct-to-Consumer Delivery role Amazon sends no buyer and only the city and
+    country: the pull says so once, and sending by mail names it, not "FBA orders"."""
+    sim.delivery_role = False
+    out = cli("pull", "--live").stdout
+    assert out.count("Direct-to-Consumer Delivery role") == 1
+    cli("cancel", "export")
+    cli("notify", "render")
+    sent = cli("notify", "send", "--via", "outbox").stdout
+    assert "107 seller-fulfilled buyers' e-mail addresses were withheld by Amazon" in sent
+    assert "Direct-to-Consumer Delivery role" in sent and "--via spapi" in sent and "FBA orders" not in sent
+
+
+def test_a_live_pull_keeps_the_recipients_address_amazon_sends(sim, incident_store, cli):
+    live.LivePull(incident_store, connect(sim), "t").run()
+    cancellable = [d.line for d in scope.sort_store(incident_store) if d.bucket == "cancellable_mfn"]
+    assert all(l.recipient_name and l.ship_address_1 and l.ship_postal_code and l.ship_city for l in cancellable)
+    cli("purge", "--yes", "--force")
+    assert not any(l.ship_address_1 or l.ship_postal_code or l.recipient_name for l in incident_store.lines())
 
 
 def test_submit_cancels_once_and_updates_the_buckets(sim, incident_store, cli):

@@ -497,6 +497,40 @@ def test_spapi_records_orders_amazon_does_not_offer_a_message_for(cli, simulator
 
 
 @pytest.mark.long
+def test_spapi_one_refused_order_never_stops_the_others(cli, simulator):
+    """Amazon offers no unexpectedProblem for one order in five and refuses it at send for one in
+    six (403 "Invalid amazonOrderId and template combination."): every other buyer is told once,
+    the refused ones are recorded with Amazon's words, and a rerun does not retry them."""
+    sample_incident(cli, "--live")
+    owed = sorted(r["order_id"] for r in cli.json("notify", "list"))
+    simulator.messaging_not_offered = set(owed[::5])
+    simulator.messaging_refused = set(owed[1::6]) - simulator.messaging_not_offered
+    reachable = set(owed) - simulator.messaging_not_offered - simulator.messaging_refused
+    out = cli("notify", "send", "--via", "spapi").stdout
+    refused, offered = len(simulator.messaging_refused), len(simulator.messaging_not_offered)
+    assert f"sent {len(reachable)} of {len(owed)}, 0 failed, {offered} not offered by Amazon, " \
+           f"{refused} refused by Amazon" in out
+    assert sorted(m["orderId"] for m in simulator.messages) == sorted(reachable)
+    assert "sent 0 of 0" in cli("notify", "send", "--via", "spapi").stdout
+    assert len(simulator.messages) == len(reachable)
+    notes = {r["order_id"]: r["error"] for r in cli.json("notify", "list")}
+    assert all("Invalid amazonOrderId and template combination." in notes[o] for o in simulator.messaging_refused)
+    assert "not sendable by messaging: owed by e-mail or a card" in cli("status").stdout
+
+
+@pytest.mark.long
+def test_spapi_refused_on_every_order_in_a_row_stops_and_says_why(cli, simulator):
+    sample_incident(cli, "--live")
+    simulator.messaging_role = False
+    result = cli("notify", "send", "--via", "spapi", code=6)
+    assert "refused the message for 5 orders in a row" in result.stderr and "role" in result.stderr
+    states = [r["state"] for r in cli.json("notify", "list")]
+    assert states.count("failed") == 5 and "not_offered" not in states  # tried again by the next run
+    simulator.messaging_role = True
+    assert "sent 107 of 107, 0 failed" in cli("notify", "send", "--via", "spapi").stdout
+
+
+@pytest.mark.long
 def test_spapi_killed_fifty_times_every_buyer_gets_exactly_one_notice(cli, home, tmp_path, monkeypatch):
     buyers, orders = ready_incident(cli, tmp_path, 300)
     expected = set(buyers)

@@ -197,6 +197,47 @@ def test_each_notification_counts_once_and_a_bad_message_does_not_block_the_queu
         sqs.stop()
 
 
+@pytest.mark.long
+def test_a_late_older_notification_never_takes_an_order_back_to_an_older_state(aws, home):
+    """SQS delivers an order's Pending notification after its Canceled one, twice: the watch keeps
+    Canceled (by the notifications' EventTime), and counts the repeat once."""
+    schema = json.loads((MODELS / "notifications" / "OrderChangeNotification.json").read_text())
+    sqs = environment.LocalSqs()
+    try:
+        url, arn = sqs.create_queue("late")
+        queue = push.Queue(url, sqs.endpoint, wait_seconds=0)
+        clock = VirtualClock(START.timestamp())
+        sim, _, truth = drills.build(drills.DrillScenario("tiny", orders=1, ordinary_per_hour=0), START, clock)
+        order = truth.bad[0]
+        order.status = "Pending"
+        for item in order.items:
+            item.status = "Pending"
+        found = notifications._state(sim)
+        found["destinations"]["d-1"] = {"destinationId": "d-1", "name": "q", "resource": {"sqs": {"arn": arn}}}
+        found["subscriptions"]["ORDER_CHANGE"] = {"subscriptionId": "s-1", "payloadVersion": "1.0",
+                                                  "destinationId": "d-1"}
+        publisher = notifications.Publisher(sim, sqs.endpoint, delay=0, out_of_order=True)
+        publisher._arrivals, publisher._next = [order], 0
+        clock.sleep((order.purchase_date - START).total_seconds() + 1)
+        assert publisher.pump() == 0  # held back: SQS will deliver it late
+        clock.sleep(60)
+        order.status, order.last_updated = "Cancelled", sim.now()
+        for item in order.items:
+            item.status, item.cancelled_by = "Cancelled", "MERCHANT"
+        assert publisher.pump() == 3  # the Canceled one, then the Pending one, twice
+        received = [json.loads(m["Body"]) for m in queue.client.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0)["Messages"]]
+        assert all(_check(schema, message) == [] for message in received)
+        with state.open_db(home) as db:
+            drained = push.drain(db, queue, sim.now(), "t")
+            assert (drained.recorded, drained.duplicates) == (2, 1)
+            statuses = {r["status"] for r in db.conn.execute("SELECT status FROM orders WHERE order_id = ?",
+                                                             (order.order_id,))}
+            assert statuses == {"Cancelled"}
+    finally:
+        sqs.stop()
+
+
 def _check(schema: dict, value, path: str = "") -> list[str]:
     """The schema's required keys, types and enums (enough of draft-07 for these payloads)."""
     problems = []

@@ -41,9 +41,11 @@ class ApiError(IncidentError):
     carried out although no answer says so (a timeout or a 5xx on a call that is not retried)."""
 
     def __init__(self, operation: str, status: int | None, message: str, retry_after: float | None = None,
-                 unsure: bool = False):
+                 unsure: bool = False, where: str | None = None):
         self.operation, self.status, self.retry_after, self.unsure = operation, status, retry_after, unsure
-        where = f"HTTP {status}" if status else "no answer"
+        self.reason = message  # Amazon's words (or ours when there was no answer), without the operation
+        # `where`: how the call ended when it is neither an HTTP error nor no answer (a FATAL report)
+        where = where or (f"HTTP {status}" if status else "no answer")
         super().__init__(f"{operation}: {where}: {message}")
 
 

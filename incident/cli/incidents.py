@@ -301,8 +301,11 @@ def status(incident: IncidentOpt = None, as_json: JsonOpt = False) -> None:
                ["state", "how", "count", "first", "last", "by"],
                [["sent", ", ".join(f"{via} {n}" for via, n in told["by_via"].items()), str(told["sent"]),
                  when(told["first_sent_at"]), when(told["last_sent_at"]), ", ".join(told["sent_by"])]]
-               + [[state.replace("_", " "), "", str(told[state]), "", "", ""]
+               + [[_NOTICE_STATES.get(state, state.replace("_", " ")), "", str(told[state]), "", "", ""]
                   for state in ("failed", "not_offered", "needs_spapi", "blocked", "rendered", "sending") if told[state]])
+
+
+_NOTICE_STATES = {"not_offered": "not sendable by messaging: owed by e-mail or a card"}
 
 
 log_app = typer.Typer(cls=Group, help="The incident's timeline: every change, when and by whom (UTC).")

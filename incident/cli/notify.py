@@ -132,12 +132,17 @@ def notify_send(
         return
     print(f"sent {result.sent} of {result.total}, {result.failed} failed"
           + (f", {result.not_offered} not offered by Amazon" if result.not_offered else "")
+          + (f", {result.refused} refused by Amazon (owed by e-mail or a card)" if result.refused else "")
           + (f", {result.other_language} held back for the buyer's language" if result.other_language else "")
           + (f", {result.elsewhere} being sent by another run" if result.elsewhere else "")
           + (f" ({result.resumed} resumed after an interruption)" if result.resumed else ""))
-    if result.needs_spapi:
-        print(f"{result.needs_spapi} buyers have no e-mail address (FBA orders): reach them with "
+    if result.needs_spapi - result.withheld:
+        print(f"{result.needs_spapi - result.withheld} buyers have no e-mail address (FBA orders): reach them with "
               "`incident notify send --via spapi`")
+    if result.withheld:
+        print(f"{result.withheld} seller-fulfilled buyers' e-mail addresses were withheld by Amazon (this app "
+              "lacks the Direct-to-Consumer Delivery role): reach them with `incident notify send --via spapi`, "
+              "or pull the Unshipped Orders report (`incident pull --report`)")
     for error in result.errors[:20]:
         err.print(f"failed: {error}", markup=False, soft_wrap=True)
     if len(result.errors) > 20:
@@ -146,7 +151,9 @@ def notify_send(
         err.print(f"{result.other_language} buyers read another language (Amazon says so): their notices are held "
                   "back; `incident notify render` rewrites them in the buyer's language, then send again",
                   markup=False, soft_wrap=True)
-    if result.stopped:
+    if result.refused_in_a_row:
+        err.print(f"stopped: {result.stopped}; nothing was sent twice", markup=False, soft_wrap=True)
+    elif result.stopped:
         err.print(f"stopped early, the server went away ({result.stopped}); nothing was sent twice: run the same "
                   "command again to go on", markup=False, soft_wrap=True)
     if result.interrupted_at_once:

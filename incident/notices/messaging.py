@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from incident.amazon.spapi import ApiError
 from incident.notices.rules import language
 from incident.workspace.store import Store
 
@@ -33,6 +34,10 @@ def buyer_locales(store: Store, connection, order_ids: list[str], progress=None)
 
 
 
+class MessageRefused(ApiError):
+    """Amazon refused this order's message (403, after a fresh login): not sendable by messaging."""
+
+
 class MessagingSender:
     """Sends a notice as Amazon's `unexpectedProblem` message, where Amazon offers it. Asks the
     buyer's language first when it is not known (GetAttributes has its own rate limit, so this
@@ -53,12 +58,18 @@ class MessagingSender:
             buyer_locale = ask_buyer_locale(api, self.client, order_id)
             if buyer_locale and language(buyer_locale) != language(notice["locale"]):
                 return "other_language", buyer_locale
-        actions = api.call("getMessagingActionsForOrder", self.client.get_messaging_actions_for_order, order_id).payload
-        names = {a.get("name") for a in (actions.get("_links") or {}).get("actions") or []}
-        if "unexpectedProblem" not in names:
-            return "not_offered", buyer_locale
-        text = notice["subject"] + "\n\n" + notice["body"]
-        api.call("createUnexpectedProblem", self.client.create_unexpected_problem, order_id, body={"text": text})
+        try:
+            actions = api.call("getMessagingActionsForOrder", self.client.get_messaging_actions_for_order,
+                               order_id).payload
+            names = {a.get("name") for a in (actions.get("_links") or {}).get("actions") or []}
+            if "unexpectedProblem" not in names:
+                return "not_offered", buyer_locale
+            text = notice["subject"] + "\n\n" + notice["body"]
+            api.call("createUnexpectedProblem", self.client.create_unexpected_problem, order_id, body={"text": text})
+        except ApiError as exc:
+            if exc.status == 403 and exc.operation != "login":  # Connection.call has tried a fresh login once
+                raise MessageRefused(exc.operation, 403, exc.reason) from None
+            raise
         return "sent", buyer_locale
 
     def close(self) -> None:

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 from incident import config
 from incident.errors import StateError, UsageError
 from incident.notices.ledger import claim, run_id, set_state
-from incident.notices.messaging import MessagingSender
+from incident.notices.messaging import MessageRefused, MessagingSender
 from incident.notices.outbox import OutboxSender
 from incident.notices.render import eligible
 from incident.notices.rules import EMAIL
@@ -46,6 +46,9 @@ class SendResult:
     blocked: int = 0  # notices the rules hold back (`notify check`)
     other_language: int = 0  # held back by this run: Amazon says the buyer reads another language
     needs_spapi: int = 0  # no e-mail address (FBA buyers): reached only through the Messaging API
+    refused: int = 0  # Amazon refused the message for the order: not sendable by messaging, owed another way
+    refused_in_a_row: bool = False  # stopped because every order in a row was refused (credentials, role)
+    withheld: int = 0  # of those, seller-fulfilled: Amazon withheld the address (the app lacks the role)
     elsewhere: int = 0  # being sent by another run at the same time
     warnings: list[str] = field(default_factory=list)
     test_order_id: str | None = None  # --test-to: the order whose notice went to the seller's address
@@ -84,11 +87,12 @@ def send_notices(store: Store, who: str, via: str, *, connection=None, smtp: Smt
             _send_all(store, who, via, connection, smtp, limit, progress, interruption, result)
         except KeyboardInterrupt:  # the second Ctrl-C: the notice in flight stays `sending`, resumed next run
             result.interrupted = result.interrupted_at_once = True
-        retried = _RETRIED + (("needs_spapi",) if via == "spapi" else ())
+        retried = _RETRIED + (("needs_spapi",) if via == "spapi" else ("not_offered",))
         result.remaining = store.conn.execute(f"SELECT count(*) FROM notices WHERE state IN "
                                               f"({','.join('?' * len(retried))})", retried).fetchone()[0]
-        if result.sent or result.failed or result.not_offered or result.other_language:
+        if result.sent or result.failed or result.not_offered or result.other_language or result.refused:
             details = {"via": via, "sent": result.sent, "failed": result.failed, "not_offered": result.not_offered,
+                       "refused": result.refused,
                        **({"interrupted": True} if result.interrupted else {})}
             with store.change(who, "notify_send", details) as conn:
                 unsettled = conn.execute("SELECT count(*) FROM notices WHERE state NOT IN ('sent', 'not_offered')")
@@ -101,7 +105,9 @@ def _send_all(store: Store, who: str, via: str, connection, smtp: SmtpSettings |
               progress, interruption: _Interruption, result: SendResult) -> None:
     lines = store.lines()
     emails = {line.order_id: line.buyer_email for line in lines if line.buyer_email}
-    retried = _RETRIED + (("needs_spapi",) if via == "spapi" else ())
+    # what one way cannot deliver, another may: the Messaging API reaches buyers with no address,
+    # and mail reaches those Amazon's messaging refused
+    retried = _RETRIED + (("needs_spapi",) if via == "spapi" else ("not_offered",))
     rows = store.conn.execute(f"SELECT * FROM notices WHERE state IN ({','.join('?' * len(retried))}) "
                               "ORDER BY state = 'rendered', order_id", retried).fetchall()
     rendered = {r[0] for r in store.conn.execute("SELECT order_id FROM notices")}
@@ -111,16 +117,24 @@ def _send_all(store: Store, who: str, via: str, connection, smtp: SmtpSettings |
     try:
         if sender.needs_address:
             rows = _set_aside_unreachable(store, who, via, rows, emails, result)
+            merchant = {line.order_id for line in lines if line.fulfillment_channel == "Merchant"}
+            result.withheld = sum(1 for (order_id,) in store.conn.execute(
+                "SELECT order_id FROM notices WHERE state = 'needs_spapi'") if order_id in merchant)
         if limit is not None:
             rows = rows[:limit]
         result.total = len(rows)
         me = run_id()
+        refusals: list[tuple[str, str]] = []  # the orders refused since the last one sent
         for done, row in enumerate(rows, 1):
             if interruption.requested:
                 break
             result.in_flight = row["order_id"]
             outcome, error = _send_one(store, who, via, sender, row, emails.get(row["order_id"]), me)
             result.in_flight = None
+            if outcome == "refused":
+                refusals.append((row["order_id"], error or ""))
+            elif outcome == "sent":
+                refusals.clear()
             if outcome == "stop":
                 result.failed += 1
                 result.stopped = error
@@ -131,6 +145,9 @@ def _send_all(store: Store, who: str, via: str, connection, smtp: SmtpSettings |
             else:
                 setattr(result, outcome, getattr(result, outcome) + 1)
                 result.resumed += outcome == "sent" and row["state"] == "sending"
+            if len(refusals) >= REFUSED_IN_A_ROW:
+                _refused_in_a_row(store, who, via, refusals, result)
+                break
             if progress:
                 progress(done, result.total)
     finally:
@@ -167,6 +184,24 @@ class _Interruption:
 
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
+
+
+REFUSED_IN_A_ROW = 5  # refusals on this many orders in a row, none sent between: not the orders, the app
+
+
+def _refused_in_a_row(store: Store, who: str, via: str, refusals: list[tuple[str, str]], result: SendResult) -> None:
+    """Every order in a row refused: bad credentials or a missing role, not the orders. Their
+    notices go back to `failed` (a rerun tries them again) and the run stops saying which."""
+    with store.change(who, "notify_refused_in_a_row", {"via": via, "orders": len(refusals)}) as conn:
+        conn.executemany("UPDATE notices SET state = 'failed', error = ? WHERE order_id = ?",
+                         [(error, order_id) for order_id, error in refusals])
+    reason = refusals[-1][1].split("(", 1)[-1].split(")", 1)[0]
+    result.refused -= len(refusals)
+    result.failed += len(refusals)
+    result.refused_in_a_row = True
+    result.stopped = (f"Amazon refused the message for {len(refusals)} orders in a row ({reason}): not these "
+                      "orders but the app: its credentials are another seller's, or it lacks the Messaging "
+                      "(Buyer Communication) role; `incident doctor` checks the credentials")
 
 
 def _set_aside_unreachable(store: Store, who: str, via: str, rows: list, emails: dict[str, str],
@@ -241,6 +276,10 @@ def _send_one(store: Store, who: str, via: str, sender: Sender, row, email: str 
         return "elsewhere", None
     try:
         outcome, buyer_locale = sender.send(row, email)
+    except MessageRefused as exc:  # this order only: recorded with Amazon's words, the run goes on
+        message = f"not sendable by messaging: Amazon refused {exc.operation} ({exc.reason}); owed by e-mail or a card"
+        set_state(store, who, row["order_id"], "not_offered", via, message[:300])
+        return "refused", message
     except Exception as exc:  # noqa: BLE001 -- one buyer's failure must not stop the others
         detail = str(exc.args[0]) if getattr(exc, "args", None) else ""
         message = f"{type(exc).__name__}: {EMAIL.sub('<address>', detail)}"  # never a buyer's address in a log

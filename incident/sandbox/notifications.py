@@ -114,7 +114,10 @@ class Publisher:
     names, `delay` seconds after each change. `pump()` posts what is due by the simulator's clock:
     called by a thread on a real clock, or by the drill between steps on a simulated one."""
 
-    def __init__(self, sim: Simulator, sqs_endpoint: str, region: str = "us-east-1", delay: float = 2.0):
+    def __init__(self, sim: Simulator, sqs_endpoint: str, region: str = "us-east-1", delay: float = 2.0,
+                 out_of_order: bool = False):
+        """`out_of_order`: as SQS may, an order's first notification is delivered late, after the
+        one that follows it, and twice (same NotificationId); it is held until that next change."""
         import boto3
 
         self.sim, self.delay = sim, timedelta(seconds=delay)
@@ -124,6 +127,8 @@ class Publisher:
                                 key=lambda o: o.purchase_date)
         self._next = 0
         self._posted: dict[str, str] = {}  # order id -> status last posted (for status changes)
+        self.out_of_order = out_of_order
+        self._held: dict[str, str] = {}  # order id -> its first notification, held back (out_of_order)
         self._queue_url: str | None = None
         self.sent = 0
 
@@ -168,7 +173,12 @@ class Publisher:
             self._posted[order.order_id] = order.status
             if order.status in _FINAL:
                 del self._posted[order.order_id]
-            messages.append(json.dumps(order_change(sim, order, now, subscription_id)))
+            body = json.dumps(order_change(sim, order, now, subscription_id))
+            if self.out_of_order and order.order_id not in self._held and order.order_id in self._posted:
+                self._held[order.order_id] = body  # the first one of an order that will change again
+                continue
+            messages.append(body)
+            messages += [self._held.pop(order.order_id)] * 2 if order.order_id in self._held else []
         for start in range(0, len(messages), 10):
             self.client.send_message_batch(QueueUrl=queue_url, Entries=[
                 {"Id": secrets.token_hex(4), "MessageBody": body} for body in messages[start:start + 10]])

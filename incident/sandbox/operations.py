@@ -71,18 +71,44 @@ def _search_orders(sim: Simulator, match, query, body, fault):
     orders = [o for o in orders if (not statuses or STATUS_2026[o.status] in statuses)
               and (not channels or ("MERCHANT" if o.channel == "Merchant" else "AMAZON") in channels)
               and (not markets or o.marketplace.marketplace_id in markets)]
-    page, token = _page(orders, query, "paginationToken", size)
-    result = {"orders": [shapes.order_2026(o, included) for o in page], before_key: iso(before)}
+    if sim.token_lifetime is not None:  # opaque tokens that expire, as Amazon's do
+        refused = _opaque_offset(sim, query)
+        if isinstance(refused, tuple):
+            return refused
+        page, token = _page(orders, {"paginationToken": refused}, "paginationToken", size)
+        token = token and _opaque_token(sim, token)
+    else:
+        page, token = _page(orders, query, "paginationToken", size)
+    result = {"orders": [shapes.order_2026(o, included, sim.delivery_role) for o in page], before_key: iso(before)}
     if token:
         result["pagination"] = {"nextToken": token}
     return 200, result
+
+
+def _opaque_token(sim: Simulator, offset: str) -> str:
+    opaque = secrets.token_urlsafe(24)
+    sim.search_tokens[opaque] = (offset, sim.clock.now())
+    return opaque
+
+
+def _opaque_offset(sim: Simulator, query: dict) -> str | tuple[int, dict]:
+    """The offset an opaque paginationToken stands for, or Amazon's refusal of an altered or
+    expired one (Amazon: a token lives 24 hours)."""
+    if "paginationToken" not in query:
+        return "0"
+    saved = sim.search_tokens.get(query["paginationToken"])
+    if saved is None:
+        return 400, error("InvalidInput", "Invalid paginationToken.")
+    if sim.clock.now() - saved[1] > sim.token_lifetime:
+        return 400, error("InvalidInput", "Invalid paginationToken: the token has expired.")
+    return saved[0]
 
 
 def _get_order_2026(sim, match, query, body, fault):
     order = sim.find(match.group(1))
     if order is None:
         return 404, error("NotFound", "Order not found.")
-    return 200, {"order": shapes.order_2026(order, _listed(query, "includedData"))}
+    return 200, {"order": shapes.order_2026(order, _listed(query, "includedData"), sim.delivery_role)}
 
 
 def _get_orders_v0(sim, match, query, body, fault):
@@ -163,6 +189,8 @@ def _get_report(sim, match, query, body, fault):
         result["processingEndTime"] = report.setdefault("ended", iso(sim.now()))
         if report["fatal"]:
             result["processingStatus"] = "FATAL"
+            if sim.fatal_reason:  # Amazon may attach a document saying why
+                result["reportDocumentId"] = report.setdefault("document", _fatal_document(sim))
         elif report.setdefault("document", _report_document(sim, report)) is None:
             result["processingStatus"] = "CANCELLED"  # Amazon cancels a report that has no data
         else:
@@ -171,13 +199,22 @@ def _get_report(sim, match, query, body, fault):
     return 200, result
 
 
+def _fatal_document(sim: Simulator) -> str:
+    document_id = "amzn1.tortuga.4." + secrets.token_hex(8)
+    text = json.dumps({"errorDetails": sim.fatal_reason})
+    sim.documents[document_id] = (text.encode(), "application/json; charset=UTF-8", False)
+    return document_id
+
+
 def _report_document(sim: Simulator, report: dict) -> str | None:
     start = parse_time(report["dataStartTime"]) if report.get("dataStartTime") else None
     end = parse_time(report["dataEndTime"]) if report.get("dataEndTime") else None
     with sim.lock:
         now = sim.now()
+        # Amazon: orders enter the order reports about 30 minutes after purchase
+        eligible = now - timedelta(minutes=sim.report_delay_minutes)
         orders = [o for o in sim.orders.values() if sim._visible(o, now) and (start is None or o.purchase_date >= start)
-                  and (end is None or o.purchase_date <= end)]
+                  and (end is None or o.purchase_date <= end) and o.purchase_date <= eligible]
     orders.sort(key=lambda o: o.purchase_date)
     scenario = sim.scenario
     if report["reportType"] == "GET_FLAT_FILE_ACTIONABLE_ORDER_DATA_SHIPPING":
@@ -216,7 +253,7 @@ def _messaging_actions(sim, match, query, body, fault):
         return 404, error("NotFound", "Order not found.")
     base = f"/messaging/v1/orders/{order.order_id}"
     markets = f"?marketplaceIds={order.marketplace.marketplace_id}"
-    actions = [] if order.channel == "Amazon" and order.status == "Cancelled" else [
+    actions = [] if not _messaging_allowed(sim, order) or order.order_id in sim.messaging_not_offered else [
         {"href": f"{base}/messages/unexpectedProblem{markets}", "name": "unexpectedProblem"}]
     actions.append({"href": f"{base}/attributes{markets}", "name": "attributes"})
     return 200, {"_links": {"actions": actions, "self": {"href": base + markets}}}, _HAL
@@ -237,7 +274,19 @@ def _attributes(sim, match, query, body, fault):
     return 200, {"buyer": {"locale": buyer_locale(order)}}, _HAL
 
 
+def _messaging_allowed(sim, order: Order) -> bool:
+    return not (order.channel == "Amazon" and order.status == "Cancelled")
+
+
 def _unexpected_problem(sim, match, query, body, fault):
+    order = sim.find(match.group(1))
+    if order is None:
+        return 404, error("NotFound", "Order not found.")
+    if not sim.messaging_role:  # the app lacks the Buyer Communication role: every order refused
+        return 403, error("Unauthorized", "Access to requested resource is denied.")
+    if not _messaging_allowed(sim, order) or order.order_id in sim.messaging_not_offered | sim.messaging_refused:
+        # Amazon's answer to a message type the order does not (or no longer) allow
+        return 403, error("Unauthorized", "Invalid amazonOrderId and template combination.")
     text = json.loads(body or b"{}").get("text", "")
     if not 1 <= len(text) <= 2000:
         return 400, error("InvalidInput", "text must be 1 to 2000 characters.")

@@ -94,6 +94,18 @@ class Simulator:
         self.reasons = set(REASONS)  # reason codes the cancellation feed accepts
         self.orders_2026 = True  # False: the app has no access to Orders 2026-01-01
         self.page_tokens: dict[str, tuple[dict, str]] = {}  # opaque v0 NextToken -> (first query, offset)
+        # seconds a searchOrders paginationToken lives (Amazon: 24 hours) once set: tokens are then
+        # opaque, and an expired or altered one is refused with 400 InvalidInput; None: plain offsets
+        self.token_lifetime: float | None = None
+        self.search_tokens: dict[str, tuple[str, float]] = {}  # opaque token -> (offset, issued)
+        self.report_delay_minutes = 0.0  # orders enter order reports this long after purchase (Amazon: ~30)
+        self.fatal_reason: str | None = None  # a FATAL report's document says this (errorDetails)
+        # Messaging: orders whose getMessagingActionsForOrder leaves out unexpectedProblem; orders
+        # offered it but refused at send (403, as when it is no longer allowed); False: no role at all
+        self.messaging_not_offered: set[str] = set()
+        self.messaging_refused: set[str] = set()
+        self.messaging_role = True
+        self.delivery_role = True  # False: Orders 2026-01-01 withholds buyer, name, street and postal code
         self.order_items_page = 100  # getOrderItems (v0) items per page, then NextToken
         self.refuse_login: str | None = None  # invalid_grant or invalid_client: LWA refuses the credentials
         self.refused_listings: set[str] = set()  # SKUs whose patch Amazon answers INVALID

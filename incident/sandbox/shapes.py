@@ -54,7 +54,9 @@ def _cancellation(item: Item) -> dict | None:
     return result or None
 
 
-def order_2026(order: Order, included: set[str]) -> dict:
+def order_2026(order: Order, included: set[str], delivery_role: bool = True) -> dict:
+    """`delivery_role`: the app has Amazon's Direct-to-Consumer Delivery role; without it the
+    buyer is absent and the address is the city and country only."""
     hidden = order.status == "Pending"
     currency = order.marketplace.currency
     items = []
@@ -91,13 +93,15 @@ def order_2026(order: Order, included: set[str]) -> dict:
         result["proceeds"] = {"grandTotal": _money(sum(totals.values(), Decimal(0)), currency),
                               "breakdowns": [{"type": kind, "subtotal": _money(amount, currency)}
                                              for kind, amount in totals.items()]}
-    if "BUYER" in included:
+    if "BUYER" in included and delivery_role:
         result["buyer"] = {"buyerName": order.buyer_name}
         if order.channel == "Merchant":  # the model: buyerEmail only for seller-fulfilled orders
             result["buyer"]["buyerEmail"] = order.buyer_email
     if "RECIPIENT" in included:
-        result["recipient"] = {"deliveryAddress": {"countryCode": order.marketplace.code.replace("UK", "GB"),
-                                                   "city": order.city, "postalCode": order.postal_code}}
+        address = {"countryCode": order.marketplace.code.replace("UK", "GB"), "city": order.city}
+        if delivery_role:
+            address.update(name=order.buyer_name, addressLine1="1 Example Street", postalCode=order.postal_code)
+        result["recipient"] = {"deliveryAddress": address}
     return result
 
 

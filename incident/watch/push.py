@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -126,12 +126,26 @@ def _record(db: WatchDB, conn, message: dict, now: datetime, result: Drained) ->
         result.unreadable += 1
         return
     change_type, lines = read
+    order_id = lines[0].order_id if lines else None
+    event_time = _event_time(parsed.get("EventTime"))
     inserted = conn.execute(
         "INSERT OR IGNORE INTO notifications (notification_id, order_id, change_type, event_time, received_at, payload) "
-        "VALUES (?, ?, ?, ?, ?, ?)", (notification_id, lines[0].order_id if lines else None, change_type,
-                                      parsed.get("EventTime"), iso_utc(now), payload_without_buyer_data(parsed))).rowcount
+        "VALUES (?, ?, ?, ?, ?, ?)", (notification_id, order_id, change_type,
+                                      event_time, iso_utc(now), payload_without_buyer_data(parsed))).rowcount
     if not inserted:
         result.duplicates += 1
         return
     result.recorded += 1
+    newer = conn.execute("SELECT 1 FROM notifications WHERE order_id = ? AND notification_id != ? AND event_time > ? "
+                         "LIMIT 1", (order_id, notification_id, event_time)).fetchone() if event_time else None
+    if newer:  # SQS delivered it late: a newer state of the order is already known, keep that one
+        lines = [replace(line, status=None) for line in lines]
     result.new_orders += db.save_orders(conn, lines, now)
+
+
+def _event_time(text: object) -> str | None:
+    """The notification's EventTime in one sortable form (UTC, microseconds), or None."""
+    try:
+        return parse_iso(str(text)).strftime("%Y-%m-%dT%H:%M:%S.%fZ") if text else None
+    except ValueError:
+        return None

@@ -87,7 +87,7 @@ def lines_from_2026(order: dict, skus: set[str]) -> list[ReportLine]:
             "currency": ((product.get("price") or {}).get("unitPrice") or {}).get("currencyCode"),
             **money,
             "promotion_ids": " ".join(p for p in promotions if p) or None,
-            "ship_country": (((order.get("recipient") or {}).get("deliveryAddress")) or {}).get("countryCode"),
+            **_address(order),
             "buyer_email": buyer.get("buyerEmail"), "buyer_name": buyer.get("buyerName"),
             **cancellation_2026(item),  # the pull always asks for CANCELLATION: no entry, no cancellation
         }
@@ -95,6 +95,24 @@ def lines_from_2026(order: dict, skus: set[str]) -> list[ReportLine]:
         seen[sku] = seq + 1
         result.append(ReportLine(order["orderId"], sku, seq, fields))
     return result
+
+
+def _address(order: dict) -> dict[str, str | None]:
+    """The recipient's address as far as Amazon sends it (name, street and postal code only to an
+    app with the Direct-to-Consumer Delivery role): kept for the cards, purged like the reports'."""
+    address = ((order.get("recipient") or {}).get("deliveryAddress")) or {}
+    fields = {"ship_country": address.get("countryCode")}
+    for key, field in (("name", "recipient_name"), ("addressLine1", "ship_address_1"), ("addressLine2", "ship_address_2"),
+                       ("addressLine3", "ship_address_3"), ("city", "ship_city"), ("stateOrRegion", "ship_state"),
+                       ("postalCode", "ship_postal_code")):
+        if address.get(key):
+            fields[field] = address[key]
+    return fields
+
+
+def withheld_buyers(orders: list[dict]) -> int:
+    """Seller-fulfilled orders Amazon sent without their buyer (the app lacks the role)."""
+    return sum(1 for o in orders if (o.get("fulfillment") or {}).get("fulfilledBy") == "MERCHANT" and not o.get("buyer"))
 
 
 def _amount(value: Any) -> Decimal | None:

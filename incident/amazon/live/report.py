@@ -10,6 +10,7 @@ from incident.amazon.live.convert import lines_from_2026, needs_item_codes
 from incident.amazon.live.session import INCLUDED, Session
 from incident.amazon.reports import read_report
 from incident.amazon.spapi import ApiError
+from incident.safetext import shown
 from incident.timeutil import iso_utc
 from incident.workspace.files import write_private
 
@@ -39,14 +40,15 @@ def run(session: Session, result: LiveResult, pull_id: int, cursor: str | None, 
         status = state.get("processingStatus")
         if status == "DONE":
             break
-        if status == "CANCELLED":  # Amazon cancels a report with no data: the window has no orders
-            session.save_page(result, pull_id, [], None, 0)
-            return
+        if status == "CANCELLED":
+            return _cancelled(session, result, pull_id, report_id, since)
         if status == "FATAL":
+            reason = _fatal_reason(session, state)
             with store.change(session.who, "live_report_failed", {"report_id": report_id, "status": status}) as conn:
                 conn.execute("UPDATE live_pulls SET done = 1 WHERE id = ?", (pull_id,))
-            raise ApiError("getReport", None, "the All Orders report ended FATAL; pull again "
-                           "(`incident pull --live --strategy search`) or download it by hand")
+            raise ApiError("getReport", None, f"the All Orders report ended FATAL ({reason}); pull again "
+                           "(`incident pull --live --strategy search`) or download it by hand",
+                           where="Amazon answered")
         api.clock.sleep(15.0)
     # the bytes are fetched and decoded here: the library decodes a Shift_JIS label strictly and
     # hands back bytes when Amazon.co.jp's cp932 characters (①, ㈱) do not fit it
@@ -64,3 +66,56 @@ def run(session: Session, result: LiveResult, pull_id: int, cursor: str | None, 
         order = api.call("getOrder", session.orders_2026.get_order, order_id, includedData=INCLUDED)
         lines += lines_from_2026(order.payload.get("order") or order.payload, session.skus)
     session.save_page(result, pull_id, lines, None, downloaded.rows_read)
+
+
+CANCELLED_WHY = ("Amazon cancels an order report that has no eligible data, and orders become eligible about "
+                 "30 minutes after purchase: in an incident's first half hour the report is empty")
+
+
+def _cancelled(session: Session, result: LiveResult, pull_id: int, report_id: str, since: str | None) -> None:
+    """The report ended CANCELLED: no eligible data (or cancelled by hand), which is not "no
+    orders". Ask searchOrders instead; where the app may not, fail saying why."""
+    from incident.amazon.live import search
+
+    with session.store.change(session.who, "live_report_cancelled", {"pull": pull_id, "report_id": report_id}) as conn:
+        conn.execute("UPDATE live_pulls SET strategy = 'search', cursor = NULL WHERE id = ?", (pull_id,))
+    session.since = since
+    try:
+        probe = session.search(None, result.plan.created_before)
+    except ApiError as exc:
+        if exc.status not in (401, 403, 404):
+            raise
+        with session.store.change(session.who, "live_report_failed", {"report_id": report_id,
+                                                                      "status": "CANCELLED"}) as conn:
+            conn.execute("UPDATE live_pulls SET done = 1 WHERE id = ?", (pull_id,))
+        raise ApiError("getReport", None, f"the All Orders report was cancelled: {CANCELLED_WHY}; and "
+                       f"searchOrders is not open to this app ({exc.status}). Pull again in half an hour, "
+                       "or with `--strategy v0`", where="Amazon answered") from None
+    result.plan.notes.append(f"the All Orders report was cancelled ({CANCELLED_WHY}): "
+                             "pulled with searchOrders instead")
+    result.plan.strategy = "search"
+    search.run(session, result, pull_id, None, probe)
+
+
+def _fatal_reason(session: Session, state: dict) -> str:
+    """Amazon's words from the document a FATAL report may carry, or that it gave none."""
+    import json
+
+    if not state.get("reportDocumentId"):
+        return "Amazon gave no reason"
+    try:
+        api = session.connection
+        from sp_api.api import Reports
+
+        meta = api.call("getReportDocument", api.client(Reports).get_report_document,
+                        state["reportDocumentId"]).payload
+        data, content_type = documents.download(api, "getReportDocument", meta)
+    except ApiError as exc:
+        return f"its reason could not be downloaded: {exc}"
+    text = documents.decode(data, content_type, api.settings.marketplace.code).strip()
+    try:
+        parsed = json.loads(text)
+        text = str(parsed.get("errorDetails") or text) if isinstance(parsed, dict) else text
+    except ValueError:
+        pass
+    return "Amazon says: " + shown(" ".join(text.split())[:500])

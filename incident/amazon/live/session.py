@@ -4,6 +4,7 @@ at the page where it stopped."""
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +32,8 @@ class Session:
     who: str
     progress: Callable[[int, int, int], None] = lambda pages, total, orders: None
     adaptive: bool = True  # the search may switch to the report when paging gets slower
+    # a search that started over after Amazon refused its saved token asks from this order time on
+    since: str | None = None
     incident: Incident = field(init=False)
     skus: set[str] = field(init=False)
     orders_2026: Any = field(init=False)
@@ -61,7 +64,8 @@ class Session:
         return iso_utc(end), notes
 
     def search(self, cursor: str | None, created_before: str) -> Any:
-        kwargs: dict[str, Any] = dict(createdAfter=iso_utc(self.incident.window_start), createdBefore=created_before,
+        kwargs: dict[str, Any] = dict(createdAfter=self.since or iso_utc(self.incident.window_start),
+                                      createdBefore=created_before,
                                       includedData=INCLUDED, maxResultsPerPage=PAGE,
                                       # named as the model names it: else the library adds four spellings
                                       marketplaceIds=[self.connection.settings.marketplace.marketplace_id])
@@ -69,9 +73,23 @@ class Session:
             kwargs["paginationToken"] = cursor
         return self.connection.call("searchOrders", self.orders_2026.search_orders, **kwargs)
 
+    def last_page(self, pull_id: int) -> dict[str, Any]:
+        """What the pull's last saved page recorded (its `since`, its last order time), or {}."""
+        row = self.store.conn.execute(
+            "SELECT details FROM events WHERE action = 'live_page' AND json_extract(details, '$.pull') = ? "
+            "ORDER BY seq DESC LIMIT 1", (pull_id,)).fetchone()
+        return json.loads(row["details"]) if row else {}
+
     def save_page(self, result: LiveResult, pull_id: int, lines: list[ReportLine], cursor: str | None,
-                  orders: int) -> None:
-        details = {"pull": pull_id, "page": result.pages + 1, "orders": orders, "more": cursor is not None}
+                  orders: int, last_created: str | None = None) -> None:
+        """`last_created`: the page's last order time (searchOrders answers oldest first), where a
+        search asks again from if Amazon later refuses the saved token."""
+        details: dict[str, Any] = {"pull": pull_id, "page": result.pages + 1, "orders": orders,
+                                   "more": cursor is not None}
+        if last_created:
+            details["last_created"] = last_created
+        if self.since:
+            details["since"] = self.since
         with self.store.change(self.who, "live_page", details) as conn:
             new, updated = orders_mod.merge_into(self.store, conn, self.incident, lines)
             result.pages += 1
