@@ -20,6 +20,8 @@ from incident.amazon.cells import CONVERTERS, PERSONAL, check_line, text_or_none
 from incident.amazon.rawfile import (
     MAX_LINE_BYTES,
     REDOWNLOAD,
+    Chunk,
+    LineCounter,
     LineTooLong,
     Transcoder,
     chunks,
@@ -190,14 +192,15 @@ def open_report(path: Path | str, skus: Iterable[str] | None = None, encoding: s
     kind = _kind_of(path, header)
     mapping = _check_header(path, kind, header)
     report = Report(path=path, kind=kind, encoding=chosen, compressed=compressed, rows_read=0)
-    reader = _ChunkReader(report, header, mapping, skus, window, Transcoder(path, chosen, forced is not None))
+    reader = _ChunkReader(report, header, mapping, skus, window, Transcoder(path, chosen, forced is not None),
+                          LineCounter(path, compressed))
 
     def batches() -> Iterator[list[ReportLine]]:
         try:
-            for data in chunks(path, compressed):
-                yield reader.read(data)
+            for chunk in chunks(path, compressed):
+                yield reader.read(chunk)
         except LineTooLong as exc:
-            raise too_long(path, exc.line or reader.line) from None
+            raise too_long(path, exc.line or reader.lines.line_at(exc.offset)) from None
         report.encoding = reader.text.encoding
 
     return report, batches()
@@ -237,11 +240,11 @@ class _ChunkReader:
     """Reads the chunks of one report into its Report: the CSV reader, the scope, the checks."""
 
     def __init__(self, report: Report, header: list[str], mapping: dict[str, str], skus: Iterable[str] | None,
-                 window: tuple[datetime, datetime] | None, text: Transcoder):
+                 window: tuple[datetime, datetime] | None, text: Transcoder, lines: LineCounter):
         import pyarrow as pa
         from pyarrow import csv
 
-        self.report, self.header, self.mapping, self.text = report, header, mapping, text
+        self.report, self.header, self.mapping, self.text, self.lines = report, header, mapping, text, lines
         self.window = window and (iso_utc(window[0]), iso_utc(window[1]))
         if window is not None:  # Arrow scalars made from buffers: a Python number would make pyarrow import pandas
             seconds = [int(window[0].timestamp()), int(window[1].timestamp()), *_PLAUSIBLE_SECONDS]
@@ -253,7 +256,8 @@ class _ChunkReader:
         self.converters = [(column, name, CONVERTERS.get(name, text_or_none), column in required)
                            for column, name in mapping.items()]
         self.occurrences: dict[str, int] = {}
-        self.line = 2  # of the chunk being read (the header is line 1)
+        self.chunk: Chunk | None = None  # the one being read
+        self.data: bytes | memoryview = b""  # its text as UTF-8, as the CSV reader was given it
         names = [name if name else f"_blank_{i}" for i, name in enumerate(header)]
         seen: set[str] = set()
         for i, name in enumerate(names):  # pyarrow wants unique names (doubled ones we read are refused)
@@ -269,27 +273,32 @@ class _ChunkReader:
                                                include_columns=wanted, strings_can_be_null=False,
                                                quoted_strings_can_be_null=False))
 
-    def read(self, raw: bytes) -> list[ReportLine]:
+    def read(self, chunk: Chunk) -> list[ReportLine]:
         import pyarrow as pa
         import pyarrow.compute as pc
         from pyarrow import csv
 
-        first_line = self.line
-        data = self.text(raw, first_line)
+        self.chunk = chunk
+        if self.text.encoding.startswith("utf-8"):  # passed as it is: the CSV reader checks it is UTF-8
+            data = chunk.view()
+        else:
+            data = self.text(chunk.bytes(), self._first_line())
         try:
             table = csv.read_csv(pa.py_buffer(data), **self.options)
         except pa.ArrowInvalid as exc:
             if "UTF8" not in str(exc):
-                raise diagnose(self.report.path, self.header, data, first_line) from None
-            data = self.text.invalid_utf8(raw, first_line)
+                raise diagnose(self.report.path, self.header, bytes(data), self._first_line()) from None
+            data = self.text.invalid_utf8(chunk.bytes(), self._first_line())
             try:
                 table = csv.read_csv(pa.py_buffer(data), **self.options)
             except pa.ArrowInvalid:
-                raise diagnose(self.report.path, self.header, data, first_line) from None
-        self.text.read_as_utf8(raw, first_line)
-        self.line += data.count(b"\n")  # transcoding keeps line ends where they were
+                raise diagnose(self.report.path, self.header, data, self._first_line()) from None
+        self.data = data
+        if self.text.utf8_line is None and self.text.encoding.startswith("utf-8") and not chunk.isascii():
+            self.text.read_as_utf8(chunk.bytes(), self._first_line())
         self.report.rows_read += table.num_rows
-        self._check_column(table, "sku", data, first_line, in_scope_only=True)
+        whole = table
+        self._check_column(table, "sku", whole, in_scope_only=True)
         if self.scope_array is not None:
             table = table.filter(pc.is_in(pc.utf8_trim_whitespace(table["sku"]), value_set=self.scope_array))
         self.report.scope_rows += table.num_rows
@@ -297,14 +306,27 @@ class _ChunkReader:
             table = table.filter(self._maybe_in_window(table))
         for column in self.mapping:
             if column != "sku":
-                self._check_column(table, column, data, first_line)
+                self._check_column(table, column, whole)
         kept: list[ReportLine] = []
-        columns = [table[column].to_pylist() for column, _, _, _ in self.converters]  # faster than rows as dicts
-        for values in zip(*columns):
-            line = self._line(values, data, first_line)
-            if line is not None:
-                kept.append(line)
+        if table.num_rows:
+            columns = [table[column].to_pylist() for column, _, _, _ in self.converters]  # faster than rows as dicts
+            for values in zip(*columns):
+                line = self._line(values)
+                if line is not None:
+                    kept.append(line)
+        self.lines.passed(chunk)  # transcoding keeps line ends where they were
+        self.data = b""
         return kept
+
+    def _first_line(self) -> int:
+        """The line the chunk being read starts on (counted only when something needs it)."""
+        return self.lines.line_at(self.chunk.offset)
+
+    def _text(self) -> bytes:
+        """The chunk being read, as UTF-8 bytes (to find a line in it)."""
+        if not isinstance(self.data, bytes):
+            self.data = bytes(self.data)
+        return self.data
 
     # -- what is kept ----------------------------------------------------------------------------
 
@@ -323,7 +345,7 @@ class _ChunkReader:
         implausible = pc.or_(pc.less(seconds, earliest), pc.greater_equal(seconds, latest))
         return pc.fill_null(pc.or_(inside, implausible), true)
 
-    def _line(self, values: tuple[str, ...], data: bytes, first_line: int) -> ReportLine | None:
+    def _line(self, values: tuple[str, ...]) -> ReportLine | None:
         """One kept row (its values in self.converters' order) as a ReportLine, every value checked;
         None when it was bought outside the window."""
         fields: dict[str, object] = {}
@@ -331,14 +353,14 @@ class _ChunkReader:
             try:
                 value = convert(raw) if raw and not raw.isspace() else None
             except ValueError as exc:
-                raise self._cell_error(data, first_line, values, column, str(exc)) from None
+                raise self._cell_error(values, column, str(exc)) from None
             if value is None and needed:
-                raise self._cell_error(data, first_line, values, column, "is empty but every line needs it")
+                raise self._cell_error(values, column, "is empty but every line needs it")
             fields[name] = value
         contradiction = check_line(fields)
         if contradiction is not None:
             column = next(c for c, n in self.mapping.items() if n == contradiction[0])
-            raise self._cell_error(data, first_line, values, column, contradiction[1])
+            raise self._cell_error(values, column, contradiction[1])
         if self.report.kind in (UNSHIPPED, LEGACY):  # both list seller-fulfilled orders only
             fields["fulfillment_channel"] = "Merchant"
         if self.window is not None and not self.window[0] <= str(fields["purchase_date"]) < self.window[1]:
@@ -351,20 +373,24 @@ class _ChunkReader:
 
     # -- finding what is wrong, and where ----------------------------------------------------------
 
-    def _lines(self, data: bytes, first_line: int):
-        for number, line in enumerate(data.split(b"\n"), start=first_line):
+    def _lines(self):
+        """(line number, cells) of each line of the chunk being read."""
+        for number, line in enumerate(self._text().split(b"\n"), start=self._first_line()):
             yield number, line.rstrip(b"\r").decode("utf-8").split("\t")
 
-    def _check_column(self, table, column: str, data: bytes, first_line: int, in_scope_only: bool = False) -> None:
+    def _check_column(self, table, column: str, whole, in_scope_only: bool = False) -> None:
         """Refuse a control character, a BOM (or, outside free text, any invisible format character)
-        in this column. For the SKU, whose every line is read, only where it hides a SKU of the scope."""
+        in this column. For the SKU, whose every line is read, only where it hides a SKU of the scope.
+        `table`: the rows kept of the chunk; `whole`: all its rows."""
         strict = self.mapping[column] not in FREE_TEXT
         if not any(chunk.buffers()[2] is not None and _may_hide_characters(chunk.buffers()[2].to_pybytes(), strict)
                    for chunk in table[column].chunks):
             return
         pattern = INVISIBLE if strict else _INVISIBLE_TEXT
+        if not self._may_match(whole[column], pattern):
+            return
         index = self.header.index(column)
-        for number, cells in self._lines(data, first_line):
+        for number, cells in self._lines():
             if index >= len(cells) or not pattern.search(cells[index]):
                 continue
             if in_scope_only and self.scope is not None and pattern.sub("", cells[index]).strip() not in self.scope:
@@ -375,14 +401,27 @@ class _ChunkReader:
                                  "The file was changed after Amazon wrote it. " + REDOWNLOAD, line=number,
                                  column=index + 1, column_name=column)
 
-    def _cell_error(self, data: bytes, first_line: int, values: tuple[str, ...], column: str,
-                    problem: str) -> InputFileError:
+    def _may_match(self, values, pattern: re.Pattern) -> bool:
+        """Whether a line of the chunk may have a cell of this column that `pattern` finds: False
+        only when certainly not (no cell of the column's values has one, and every line of the
+        chunk is the row the CSV reader made of it: no carriage return, all UTF-8), so the search
+        line by line can be skipped. Much faster than that search."""
+        text = self._text()
+        if b"\r" in text:
+            return True
+        try:
+            text.decode("utf-8")
+        except UnicodeDecodeError:
+            return True
+        return pattern.search("".join(values.to_pylist())) is not None
+
+    def _cell_error(self, values: tuple[str, ...], column: str, problem: str) -> InputFileError:
         row = {name: value for (name, _, _, _), value in zip(self.converters, values)}
         index = self.header.index(column)
         id_column = "amazon-order-id" if "amazon-order-id" in self.mapping else "order-id"
         id_index, sku_index = self.header.index(id_column), self.header.index("sku")
         line = None
-        for number, cells in self._lines(data, first_line):
+        for number, cells in self._lines():
             if (len(cells) > max(index, id_index, sku_index) and cells[index] == row[column]
                     and cells[id_index] == row[id_column] and cells[sku_index] == row["sku"]):
                 line = number
