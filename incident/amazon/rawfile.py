@@ -126,12 +126,15 @@ class Chunk:
         return self.buffer.isascii() or self.bytes().isascii()
 
 
-def chunks(path: Path, compressed: bool) -> Iterator[Chunk]:
+def chunks(path: Path, compressed: bool, buffers: int = 1) -> Iterator[Chunk]:
     """Whole lines after the header line, at most CHUNK_BYTES plus one line at a time, read into
-    one buffer that each chunk reuses (no copy of the file's bytes is made). A line longer than
-    MAX_LINE_BYTES is refused (LineTooLong) as soon as it is seen, never read whole."""
+    `buffers` buffers in turn (no copy of the file's bytes is made): a chunk stays as it is while
+    the next `buffers - 1` are read. A line longer than MAX_LINE_BYTES is refused (LineTooLong) as
+    soon as it is seen, never read whole."""
     size = CHUNK_BYTES
-    buffer = bytearray(size + MAX_LINE_BYTES + 1)
+    ring = [bytearray(size + MAX_LINE_BYTES + 1) for _ in range(buffers)]
+    turn = 0
+    buffer = ring[0]
     view = memoryview(buffer)
     with open_binary(path, compressed) as source:
         have, offset, header_done = 0, 0, False  # bytes carried over at the buffer's start; their offset in the file
@@ -163,8 +166,10 @@ def chunks(path: Path, compressed: bool) -> Iterator[Chunk]:
                 raise LineTooLong(offset=offset)
             if not got:
                 return
-            view[:rest] = view[cut:end]
-            have = rest
+            turn = (turn + 1) % buffers
+            following = memoryview(ring[turn])
+            following[:rest] = view[cut:end]
+            buffer, view, have = ring[turn], following, rest
 
 
 class LineCounter:

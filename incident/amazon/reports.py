@@ -197,8 +197,8 @@ def open_report(path: Path | str, skus: Iterable[str] | None = None, encoding: s
 
     def batches() -> Iterator[list[ReportLine]]:
         try:
-            for chunk in chunks(path, compressed):
-                yield reader.read(chunk)
+            for chunk, table in _read_ahead(path, compressed, reader):
+                yield reader.read(chunk, table)
         except LineTooLong as exc:
             raise too_long(path, exc.line or reader.lines.line_at(exc.offset)) from None
         report.encoding = reader.text.encoding
@@ -209,9 +209,58 @@ def open_report(path: Path | str, skus: Iterable[str] | None = None, encoding: s
 # ---------------------------------------------------------------------------------------------
 # one chunk at a time
 
+_END = object()
+AHEAD = 2  # chunks parsed ahead of the one being read
+
+
+def _read_ahead(path: Path, compressed: bool, reader: _ChunkReader) -> Iterator[tuple[Chunk, object]]:
+    """(chunk, its table as the CSV reader makes of it, or None) in the file's order. A thread
+    reads and parses the next chunk while this one is checked and merged (the CSV reader leaves
+    the interpreter free), so the two overlap. It only parses what the reader would pass as it
+    is (UTF-8); anything else, and any chunk the CSV reader refuses, is left to `read` (None),
+    which decides it exactly as without the thread. Errors come in the file's order."""
+    import queue
+    import threading
+
+    handed: queue.Queue = queue.Queue(maxsize=AHEAD)  # a chunk's buffer is untouched until it has been read
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for chunk in chunks(path, compressed, buffers=AHEAD + 2):
+                item = (chunk, reader.parse_ahead(chunk))
+                while not stop.is_set():
+                    try:
+                        handed.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            handed.put(_END)
+        except BaseException as exc:  # handed over, raised where the file's order puts it
+            handed.put(exc)
+
+    worker = threading.Thread(target=work, name=f"read {path.name}", daemon=True)
+    worker.start()
+    try:
+        while (item := handed.get()) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():
+            try:
+                handed.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        worker.join()
+
 _C0_AND_DEL = bytes(range(0x20)) + b"\x7f"
 _PLAUSIBLE_SECONDS = (int(datetime(1995, 1, 1, tzinfo=UTC).timestamp()), int(datetime(2101, 1, 1, tzinfo=UTC).timestamp()))
 _NOT_C0 = bytes(b for b in range(256) if b not in _C0_AND_DEL)
+_PRINTABLE = bytes(range(0x21, 0x7f))  # ASCII that no trimming removes
 _C1 = re.compile(rb"\xc2[\x80-\x9f]")
 _INVISIBLE_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\ufeff]")  # in free text: controls and the BOM
 
@@ -273,9 +322,43 @@ class _ChunkReader:
                                                include_columns=wanted, strings_can_be_null=False,
                                                quoted_strings_can_be_null=False))
 
-    def read(self, chunk: Chunk) -> list[ReportLine]:
+    def parse_ahead(self, chunk: Chunk):
+        """The chunk's tables (`_kept`) when the file is UTF-8 so far and the CSV reader takes it;
+        else None. Called from the read-ahead thread: it only computes, it changes nothing."""
         import pyarrow as pa
+        from pyarrow import csv
+
+        if not self.text.encoding.startswith("utf-8"):
+            return None
+        try:
+            return self._kept(csv.read_csv(pa.py_buffer(chunk.view()), **self.options))
+        except pa.ArrowInvalid:
+            return None
+
+    def _kept(self, table) -> tuple[object, object, object]:
+        """(every row, the rows of the scope's SKUs, those that may be inside the window)."""
         import pyarrow.compute as pc
+
+        scoped = table
+        if self.scope_array is not None:
+            scoped = table.filter(pc.is_in(self._trimmed(table["sku"]), value_set=self.scope_array))
+        return table, scoped, scoped.filter(self._maybe_in_window(scoped)) if self.window is not None else scoped
+
+    @staticmethod
+    def _trimmed(skus):
+        """The SKUs without surrounding white space (as pyarrow trims it), without the cost of
+        trimming when no SKU holds anything but printable ASCII other than the space."""
+        import pyarrow.compute as pc
+
+        if all(chunk.buffers()[2] is None or not chunk.buffers()[2].to_pybytes().translate(None, _PRINTABLE)
+               for chunk in skus.chunks):
+            return skus
+        return pc.utf8_trim_whitespace(skus)
+
+    def read(self, chunk: Chunk, parsed=None) -> list[ReportLine]:
+        """The chunk's kept lines. `parsed`: its tables from parse_ahead, used only if the file is
+        still read as UTF-8 (as it was then): they are what this would compute."""
+        import pyarrow as pa
         from pyarrow import csv
 
         self.chunk = chunk
@@ -283,27 +366,27 @@ class _ChunkReader:
             data = chunk.view()
         else:
             data = self.text(chunk.bytes(), self._first_line())
-        try:
-            table = csv.read_csv(pa.py_buffer(data), **self.options)
-        except pa.ArrowInvalid as exc:
-            if "UTF8" not in str(exc):
-                raise diagnose(self.report.path, self.header, bytes(data), self._first_line()) from None
-            data = self.text.invalid_utf8(chunk.bytes(), self._first_line())
+            parsed = None
+        table = None
+        if parsed is None:
             try:
                 table = csv.read_csv(pa.py_buffer(data), **self.options)
-            except pa.ArrowInvalid:
-                raise diagnose(self.report.path, self.header, data, self._first_line()) from None
+            except pa.ArrowInvalid as exc:
+                if "UTF8" not in str(exc):
+                    raise diagnose(self.report.path, self.header, bytes(data), self._first_line()) from None
+                data = self.text.invalid_utf8(chunk.bytes(), self._first_line())
+                try:
+                    table = csv.read_csv(pa.py_buffer(data), **self.options)
+                except pa.ArrowInvalid:
+                    raise diagnose(self.report.path, self.header, data, self._first_line()) from None
         self.data = data
         if self.text.utf8_line is None and self.text.encoding.startswith("utf-8") and not chunk.isascii():
             self.text.read_as_utf8(chunk.bytes(), self._first_line())
-        self.report.rows_read += table.num_rows
-        whole = table
-        self._check_column(table, "sku", whole, in_scope_only=True)
-        if self.scope_array is not None:
-            table = table.filter(pc.is_in(pc.utf8_trim_whitespace(table["sku"]), value_set=self.scope_array))
-        self.report.scope_rows += table.num_rows
-        if self.window is not None:
-            table = table.filter(self._maybe_in_window(table))
+        whole = parsed[0] if parsed is not None else table
+        self.report.rows_read += whole.num_rows
+        self._check_column(whole, "sku", whole, in_scope_only=True)
+        whole, scoped, table = parsed if parsed is not None else self._kept(whole)
+        self.report.scope_rows += scoped.num_rows
         for column in self.mapping:
             if column != "sku":
                 self._check_column(table, column, whole)

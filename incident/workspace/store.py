@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from functools import cached_property
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +105,9 @@ CREATE TABLE leases (job TEXT PRIMARY KEY, holder TEXT NOT NULL, who TEXT NOT NU
 
 
 SCHEMA_FINGERPRINT = fingerprint(_SCHEMA)
+_UPSERT_LINES = (f"INSERT INTO order_lines ({', '.join(['order_id', 'sku', 'seq', *LINE_FIELDS])}, first_seen, updated_at) "
+                 f"VALUES ({', '.join('?' * (len(LINE_FIELDS) + 5))}) ON CONFLICT (order_id, sku, seq) DO UPDATE SET "
+                 + ", ".join(f"{name} = excluded.{name}" for name in LINE_FIELDS) + ", updated_at = excluded.updated_at")
 
 def actor(by: str | None = None) -> str:
     if by:
@@ -207,12 +211,35 @@ class SellerActions:
                 or order_id in self.fba_requested)
 
 
-def _line(row: sqlite3.Row) -> OrderLine:
-    values = {name: row[name] for name in ("order_id", "sku", "seq", *LINE_FIELDS)}
-    for name in _MONEY_FIELDS:
-        if values[name] is not None:
-            values[name] = Decimal(values[name])
-    return OrderLine(**values)
+_LINE_COLUMNS = ["order_id", "sku", "seq", *LINE_FIELDS]  # OrderLine's fields, in its order
+_SELECT_LINES = f"SELECT {', '.join(_LINE_COLUMNS)} FROM order_lines"
+_MONEY_AT = [_LINE_COLUMNS.index(name) for name in _MONEY_FIELDS]
+_line_values = attrgetter(*_LINE_COLUMNS)
+
+
+def _line(row: tuple) -> OrderLine:
+    """An OrderLine from a row of _SELECT_LINES (a plain tuple: sqlite3.Row's lookups by name cost
+    more than the rest of the line together)."""
+    if any(row[i] is not None for i in _MONEY_AT):
+        row = list(row)
+        for i in _MONEY_AT:
+            if row[i] is not None:
+                row[i] = Decimal(row[i])
+    return OrderLine(*row)
+
+
+def _select_lines(conn: sqlite3.Connection, where: str = "", parameters=()) -> sqlite3.Cursor:
+    """The order lines as plain tuples (see _line)."""
+    cursor = conn.cursor()
+    cursor.row_factory = None
+    return cursor.execute(f"{_SELECT_LINES} {where}", parameters)
+
+
+def copy_line(line: OrderLine) -> OrderLine:
+    """A copy of the line (dataclasses.replace() costs ten times as much)."""
+    copied = OrderLine.__new__(OrderLine)
+    copied.__dict__.update(line.__dict__)
+    return copied
 
 
 class Store(Database):
@@ -244,8 +271,7 @@ class Store(Database):
                         opened_by=row["opened_by"], state=row["state"])
 
     def lines(self, conn: sqlite3.Connection | None = None) -> list[OrderLine]:
-        rows = (conn or self.conn).execute("SELECT * FROM order_lines ORDER BY purchase_date, order_id, sku, seq")
-        return [_line(row) for row in rows]
+        return [_line(row) for row in _select_lines(conn or self.conn, "ORDER BY purchase_date, order_id, sku, seq")]
 
 
     def steps(self) -> list[sqlite3.Row]:
@@ -277,18 +303,14 @@ class Store(Database):
 
     def save_lines(self, conn: sqlite3.Connection, lines: list[OrderLine]) -> None:
         stamp = iso_utc(now_utc())
-        columns = ["order_id", "sku", "seq", *LINE_FIELDS]
-        sql = (f"INSERT INTO order_lines ({', '.join(columns)}, first_seen, updated_at) "
-               f"VALUES ({', '.join('?' * (len(columns) + 2))}) "
-               f"ON CONFLICT (order_id, sku, seq) DO UPDATE SET "
-               + ", ".join(f"{name} = excluded.{name}" for name in LINE_FIELDS)
-               + ", updated_at = excluded.updated_at")
         rows = []
         for line in lines:
-            values = [getattr(line, name) for name in columns]
-            values = [str(v) if isinstance(v, Decimal) else v for v in values]
-            rows.append((*values, stamp, stamp))
-        conn.executemany(sql, rows)
+            values = [*_line_values(line), stamp, stamp]
+            for i in _MONEY_AT:
+                if values[i] is not None:
+                    values[i] = str(values[i])
+            rows.append(values)
+        conn.executemany(_UPSERT_LINES, rows)
 
     def tick_step(self, conn: sqlite3.Connection, command: str, who: str, note: str | None = None) -> list[str]:
         """Mark done the open steps that this command completes."""
@@ -323,19 +345,18 @@ def lines_of_orders(conn: sqlite3.Connection, order_ids: list[str]) -> list[Orde
     result = []
     for start in range(0, len(order_ids), 500):  # SQLite's limit on bound values is 999 on old builds
         chunk = order_ids[start:start + 500]
-        result += [_line(row) for row in conn.execute(
-            f"SELECT * FROM order_lines WHERE order_id IN ({', '.join('?' * len(chunk))})", chunk)]
+        result += [_line(row) for row in _select_lines(conn, f"WHERE order_id IN ({', '.join('?' * len(chunk))})", chunk)]
     return result
 
 
 def line_batches(store: Store, size: int = 20000) -> Iterator[list[OrderLine]]:
     """Every line of the incident, in batches of about `size` lines holding whole orders: memory
     stays flat whatever the incident's size."""
-    cursor = store.conn.execute("SELECT * FROM order_lines ORDER BY order_id, sku, seq")
+    cursor = _select_lines(store.conn, "ORDER BY order_id, sku, seq")
     batch: list[OrderLine] = []
     while rows := cursor.fetchmany(size):
         for row in rows:
-            if len(batch) >= size and row["order_id"] != batch[-1].order_id:
+            if len(batch) >= size and row[0] != batch[-1].order_id:
                 yield batch
                 batch = []
             batch.append(_line(row))
