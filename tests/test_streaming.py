@@ -198,3 +198,24 @@ def test_the_first_accented_line_far_down_is_named_when_another_encoding_follows
         next(line for line in data.decode("utf-8", errors="replace").splitlines() if "Zoë" in line)) + 1
     with pytest.raises(InputFileError, match=f"while line {first_accent} is"):
         read_report(path, ["SKU-A"])
+
+
+@pytest.mark.parametrize("compressed", [False, True], ids=["plain", "gzip"])
+def test_chunks_stay_as_they_are_while_the_next_ones_are_read(tmp_path, monkeypatch, compressed):
+    """The read-ahead holds the last chunks while the next are read into the other buffers; lines
+    longer than a chunk (read over several fills of one buffer) must not overwrite them."""
+    import gzip
+
+    monkeypatch.setattr(rawfile, "CHUNK_BYTES", 64)
+    lines = ["header\tline"] + [f"{n}\t" + "x" * (n * 37 % 300) for n in range(400)]
+    data = ("\n".join(lines)).encode()  # no newline at the end
+    path = tmp_path / ("c.txt.gz" if compressed else "c.txt")
+    path.write_bytes(gzip.compress(data) if compressed else data)
+    held, seen = [], []
+    for chunk in rawfile.chunks(path, compressed, buffers=3):
+        held.append((chunk, chunk.bytes()))
+        held = held[-2:]  # as many as a ring of 3 keeps intact
+        assert all(c.bytes() == copy for c, copy in held)
+        seen.append(held[-1][1])
+        assert data[chunk.offset:chunk.offset + len(held[-1][1])] == held[-1][1]
+    assert b"".join(seen) == data[len(lines[0]) + 1:]

@@ -166,10 +166,14 @@ def chunks(path: Path, compressed: bool, buffers: int = 1) -> Iterator[Chunk]:
                 raise LineTooLong(offset=offset)
             if not got:
                 return
-            turn = (turn + 1) % buffers
-            following = memoryview(ring[turn])
-            following[:rest] = view[cut:end]
-            buffer, view, have = ring[turn], following, rest
+            if cut > start:  # the chunk stays as it is: the next one goes into the next buffer
+                turn = (turn + 1) % buffers
+                following = memoryview(ring[turn])
+                following[:rest] = view[cut:end]
+                buffer, view = ring[turn], following
+            else:  # nothing handed out of this buffer
+                view[:rest] = view[cut:end]
+            have = rest
 
 
 class LineCounter:

@@ -9,9 +9,10 @@ error naming the file, line and column. Error messages never quote buyer data.
 
 from __future__ import annotations
 
+import os
 import re
 import struct
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -211,6 +212,45 @@ def open_report(path: Path | str, skus: Iterable[str] | None = None, encoding: s
 
 _END = object()
 AHEAD = 2  # chunks parsed ahead of the one being read
+BLOCK_BYTES = 512 << 10  # what one thread of the read-ahead parses at a time
+
+
+@dataclass
+class _Parsed:
+    """A chunk's rows as the CSV reader made them."""
+
+    rows: object  # every row: at least its SKU and purchase date
+    scoped: int  # how many rows are of the scope's SKUs
+    kept: object  # every column of the rows that may be kept (scope and window), None when there are none
+    every: object  # every row with every column, when it was parsed so (else parsed when needed)
+
+
+def _blocks(chunk: Chunk) -> list[memoryview]:
+    """The chunk in blocks of whole lines of about BLOCK_BYTES."""
+    view, buffer, result = chunk.view(), chunk.buffer, []
+    start, end = chunk.start, chunk.end
+    while start < end:
+        cut = buffer.rfind(b"\n", start, min(start + BLOCK_BYTES, end)) + 1
+        if cut <= start:  # a line longer than a block: the block is that line
+            cut = buffer.find(b"\n", start, end) + 1 or end
+        if end - cut < BLOCK_BYTES // 4:  # no small last block
+            cut = end
+        result.append(view[start - chunk.start:cut - chunk.start])
+        start = cut
+    return result
+
+
+def _is_utf8(view: memoryview) -> bool:
+    """Whether these bytes are UTF-8, by Arrow's own check (many times faster than decoding)."""
+    import pyarrow as pa
+
+    values = pa.Array.from_buffers(pa.large_binary(), 1, [None, pa.py_buffer(struct.pack("<2q", 0, len(view))),
+                                                          pa.py_buffer(view)])
+    try:
+        values.cast(pa.large_string())
+    except pa.ArrowInvalid:
+        return False
+    return True
 
 
 def _read_ahead(path: Path, compressed: bool, reader: _ChunkReader) -> Iterator[tuple[Chunk, object]]:
@@ -222,13 +262,16 @@ def _read_ahead(path: Path, compressed: bool, reader: _ChunkReader) -> Iterator[
     import queue
     import threading
 
+    from concurrent.futures import ThreadPoolExecutor
+
     handed: queue.Queue = queue.Queue(maxsize=AHEAD)  # a chunk's buffer is untouched until it has been read
     stop = threading.Event()
+    pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix=f"parse {path.name}")
 
     def work() -> None:
         try:
             for chunk in chunks(path, compressed, buffers=AHEAD + 2):
-                item = (chunk, reader.parse_ahead(chunk))
+                item = (chunk, reader.parse_ahead(chunk, pool))  # parsed in the pool while the next is read
                 while not stop.is_set():
                     try:
                         handed.put(item, timeout=0.1)
@@ -247,7 +290,8 @@ def _read_ahead(path: Path, compressed: bool, reader: _ChunkReader) -> Iterator[
         while (item := handed.get()) is not _END:
             if isinstance(item, BaseException):
                 raise item
-            yield item
+            chunk, parsed = item
+            yield chunk, parsed() if parsed is not None else None
     finally:
         stop.set()
         while worker.is_alive():
@@ -256,6 +300,7 @@ def _read_ahead(path: Path, compressed: bool, reader: _ChunkReader) -> Iterator[
             except queue.Empty:
                 pass
         worker.join()
+        pool.shutdown(cancel_futures=True)
 
 _C0_AND_DEL = bytes(range(0x20)) + b"\x7f"
 _PLAUSIBLE_SECONDS = (int(datetime(1995, 1, 1, tzinfo=UTC).timestamp()), int(datetime(2101, 1, 1, tzinfo=UTC).timestamp()))
@@ -306,6 +351,7 @@ class _ChunkReader:
                            for column, name in mapping.items()]
         self.occurrences: dict[str, int] = {}
         self.chunk: Chunk | None = None  # the one being read
+        self.parsed: _Parsed | None = None  # its rows
         self.data: bytes | memoryview = b""  # its text as UTF-8, as the CSV reader was given it
         names = [name if name else f"_blank_{i}" for i, name in enumerate(header)]
         seen: set[str] = set()
@@ -314,26 +360,76 @@ class _ChunkReader:
                 names[i] = f"{name}_{i}"
             seen.add(names[i])
         wanted = list(mapping)
-        self.options = dict(
-            read_options=csv.ReadOptions(column_names=names, block_size=MAX_LINE_BYTES, use_threads=True),
-            parse_options=csv.ParseOptions(delimiter="\t", quote_char=False, escape_char=False,
-                                           ignore_empty_lines=True),
-            convert_options=csv.ConvertOptions(column_types={name: pa.string() for name in wanted},
-                                               include_columns=wanted, strings_can_be_null=False,
-                                               quoted_strings_can_be_null=False))
 
-    def parse_ahead(self, chunk: Chunk):
-        """The chunk's tables (`_kept`) when the file is UTF-8 so far and the CSV reader takes it;
-        else None. Called from the read-ahead thread: it only computes, it changes nothing."""
+        def options(columns: list[str], threads: bool) -> dict:
+            return dict(
+                read_options=csv.ReadOptions(column_names=names, block_size=MAX_LINE_BYTES, use_threads=threads),
+                parse_options=csv.ParseOptions(delimiter="\t", quote_char=False, escape_char=False,
+                                               ignore_empty_lines=True),
+                convert_options=csv.ConvertOptions(column_types={name: pa.string() for name in columns},
+                                                   include_columns=columns, strings_can_be_null=False,
+                                                   quoted_strings_can_be_null=False))
+
+        self.options = options(wanted, True)
+        # a block of a chunk at a time, each in a thread of the read-ahead: the columns that choose
+        # the rows, then every column of the blocks that hold a row kept
+        self.block_options = options(wanted, False)
+        self.light_options = options(["sku", "purchase-date"], False)
+
+    def parse_ahead(self, chunk: Chunk, pool) -> Callable[[], _Parsed | None] | None:
+        """Starts parsing the chunk in the `pool`'s threads when the file is UTF-8 so far; returns
+        what waits for its tables (_Parsed, or None when the CSV reader refuses any of it), or
+        None when not started. Called from the read-ahead thread: it only computes.
+
+        With a scope, every row is parsed for its SKU and purchase date only, and all its columns
+        only in the blocks of the chunk that hold a row kept: the same rows and values as parsing
+        it whole, for a fraction of the work. What parsing it whole checks, is checked: every
+        line's fields (the CSV reader, block by block) and that the chunk is UTF-8 (Arrow's own
+        check, once)."""
         import pyarrow as pa
         from pyarrow import csv
 
         if not self.text.encoding.startswith("utf-8"):
             return None
-        try:
-            return self._kept(csv.read_csv(pa.py_buffer(chunk.view()), **self.options))
-        except pa.ArrowInvalid:
-            return None
+        if self.scope_array is None:  # every row may be kept: all of it is parsed
+            def whole() -> _Parsed:
+                table, scoped, kept = self._kept(csv.read_csv(pa.py_buffer(chunk.view()), **self.options))
+                return _Parsed(table, scoped.num_rows, kept, table)
+
+            futures = [pool.submit(whole)]
+        else:
+            futures = [pool.submit(self._block, block) for block in _blocks(chunk)]
+            if not chunk.isascii():
+                futures.append(pool.submit(_is_utf8, chunk.view()))
+
+        def parsed() -> _Parsed | None:
+            try:
+                results = [future.result() for future in futures]
+            except pa.ArrowInvalid:
+                return None  # read() tells what is wrong, exactly as without the read-ahead
+            if self.scope_array is None:
+                return results[0]
+            if results[-1] is False:
+                return None
+            pieces = [result for result in results if result is not True]
+            kept = [piece for _, _, piece in pieces if piece is not None]
+            return _Parsed(pa.concat_tables([light for light, _, _ in pieces]), sum(n for _, n, _ in pieces),
+                           pa.concat_tables(kept) if kept else None, None)
+
+        return parsed
+
+    def _block(self, view: memoryview) -> tuple[object, int, object]:
+        """(the block's SKUs and purchase dates, how many rows are of the scope, its kept rows
+        with every column, or None when it has none)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        from pyarrow import csv
+
+        light = csv.read_csv(pa.py_buffer(view), **self.light_options)
+        scoped = light.filter(pc.is_in(self._trimmed(light["sku"]), value_set=self.scope_array))
+        if not scoped.num_rows or (self.window is not None and not scoped.filter(self._maybe_in_window(scoped)).num_rows):
+            return light, scoped.num_rows, None
+        return light, scoped.num_rows, self._kept(csv.read_csv(pa.py_buffer(view), **self.block_options))[2]
 
     def _kept(self, table) -> tuple[object, object, object]:
         """(every row, the rows of the scope's SKUs, those that may be inside the window)."""
@@ -382,14 +478,21 @@ class _ChunkReader:
         self.data = data
         if self.text.utf8_line is None and self.text.encoding.startswith("utf-8") and not chunk.isascii():
             self.text.read_as_utf8(chunk.bytes(), self._first_line())
-        whole = parsed[0] if parsed is not None else table
-        self.report.rows_read += whole.num_rows
-        self._check_column(whole, "sku", whole, in_scope_only=True)
-        whole, scoped, table = parsed if parsed is not None else self._kept(whole)
-        self.report.scope_rows += scoped.num_rows
+        if parsed is None:
+            whole, scoped, table = self._kept(table)
+            parsed = _Parsed(whole, scoped.num_rows, table, whole)
+        self.parsed = parsed
+        self.report.rows_read += parsed.rows.num_rows
+        self._check_column(parsed.rows, "sku", in_scope_only=True)
+        self.report.scope_rows += parsed.scoped
+        table = parsed.kept
+        if table is None:  # no row kept: nothing more to check
+            self.lines.passed(chunk)
+            self.data = b""
+            return []
         for column in self.mapping:
             if column != "sku":
-                self._check_column(table, column, whole)
+                self._check_column(table, column)
         kept: list[ReportLine] = []
         if table.num_rows:
             columns = [table[column].to_pylist() for column, _, _, _ in self.converters]  # faster than rows as dicts
@@ -461,16 +564,16 @@ class _ChunkReader:
         for number, line in enumerate(self._text().split(b"\n"), start=self._first_line()):
             yield number, line.rstrip(b"\r").decode("utf-8").split("\t")
 
-    def _check_column(self, table, column: str, whole, in_scope_only: bool = False) -> None:
+    def _check_column(self, table, column: str, in_scope_only: bool = False) -> None:
         """Refuse a control character, a BOM (or, outside free text, any invisible format character)
-        in this column. For the SKU, whose every line is read, only where it hides a SKU of the scope.
-        `table`: the rows kept of the chunk; `whole`: all its rows."""
+        in this column of these rows of the chunk (for the SKU, all of them, and only where it
+        hides a SKU of the scope)."""
         strict = self.mapping[column] not in FREE_TEXT
         if not any(chunk.buffers()[2] is not None and _may_hide_characters(chunk.buffers()[2].to_pybytes(), strict)
                    for chunk in table[column].chunks):
             return
         pattern = INVISIBLE if strict else _INVISIBLE_TEXT
-        if not self._may_match(whole[column], pattern):
+        if not self._may_match(column, pattern):
             return
         index = self.header.index(column)
         for number, cells in self._lines():
@@ -484,7 +587,7 @@ class _ChunkReader:
                                  "The file was changed after Amazon wrote it. " + REDOWNLOAD, line=number,
                                  column=index + 1, column_name=column)
 
-    def _may_match(self, values, pattern: re.Pattern) -> bool:
+    def _may_match(self, column: str, pattern: re.Pattern) -> bool:
         """Whether a line of the chunk may have a cell of this column that `pattern` finds: False
         only when certainly not (no cell of the column's values has one, and every line of the
         chunk is the row the CSV reader made of it: no carriage return, all UTF-8), so the search
@@ -496,7 +599,16 @@ class _ChunkReader:
             text.decode("utf-8")
         except UnicodeDecodeError:
             return True
-        return pattern.search("".join(values.to_pylist())) is not None
+        return pattern.search("".join(self._every_row()[column].to_pylist())) is not None
+
+    def _every_row(self):
+        """Every row of the chunk being read, with every column (parsed now if it was not)."""
+        import pyarrow as pa
+        from pyarrow import csv
+
+        if self.parsed.every is None:
+            self.parsed.every = csv.read_csv(pa.py_buffer(self.data), **self.options)
+        return self.parsed.every
 
     def _cell_error(self, values: tuple[str, ...], column: str, problem: str) -> InputFileError:
         row = {name: value for (name, _, _, _), value in zip(self.converters, values)}
