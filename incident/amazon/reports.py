@@ -361,20 +361,21 @@ class _ChunkReader:
             seen.add(names[i])
         wanted = list(mapping)
 
-        def options(columns: list[str], threads: bool) -> dict:
+        def options(columns: list[str], threads: bool, check_utf8: bool = True) -> dict:
             return dict(
                 read_options=csv.ReadOptions(column_names=names, block_size=MAX_LINE_BYTES, use_threads=threads),
                 parse_options=csv.ParseOptions(delimiter="\t", quote_char=False, escape_char=False,
                                                ignore_empty_lines=True),
                 convert_options=csv.ConvertOptions(column_types={name: pa.string() for name in columns},
                                                    include_columns=columns, strings_can_be_null=False,
-                                                   quoted_strings_can_be_null=False))
+                                                   quoted_strings_can_be_null=False, check_utf8=check_utf8))
 
         self.options = options(wanted, True)
         # a block of a chunk at a time, each in a thread of the read-ahead: the columns that choose
         # the rows, then every column of the blocks that hold a row kept
-        self.block_options = options(wanted, False)
-        self.light_options = options(["sku", "purchase-date"], False)
+        # (their chunk is checked as UTF-8 whole, once)
+        self.block_options = options(wanted, False, check_utf8=False)
+        self.light_options = options(["sku", "purchase-date"], False, check_utf8=False)
 
     def parse_ahead(self, chunk: Chunk, pool) -> Callable[[], _Parsed | None] | None:
         """Starts parsing the chunk in the `pool`'s threads when the file is UTF-8 so far; returns
@@ -397,10 +398,10 @@ class _ChunkReader:
                 return _Parsed(table, scoped.num_rows, kept, table)
 
             futures = [pool.submit(whole)]
-        else:
+        elif not chunk.isascii() and not _is_utf8(chunk.view()):
+            return None  # read() tells what is wrong, exactly as without the read-ahead
+        else:  # UTF-8 checked: the blocks are parsed without checking it again
             futures = [pool.submit(self._block, block) for block in _blocks(chunk)]
-            if not chunk.isascii():
-                futures.append(pool.submit(_is_utf8, chunk.view()))
 
         def parsed() -> _Parsed | None:
             try:
@@ -409,9 +410,7 @@ class _ChunkReader:
                 return None  # read() tells what is wrong, exactly as without the read-ahead
             if self.scope_array is None:
                 return results[0]
-            if results[-1] is False:
-                return None
-            pieces = [result for result in results if result is not True]
+            pieces = results
             kept = [piece for _, _, piece in pieces if piece is not None]
             return _Parsed(pa.concat_tables([light for light, _, _ in pieces]), sum(n for _, n, _ in pieces),
                            pa.concat_tables(kept) if kept else None, None)
