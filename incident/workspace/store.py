@@ -78,6 +78,7 @@ CREATE TABLE submissions (
 CREATE TABLE export_rows (
     export_id INTEGER NOT NULL, order_id TEXT NOT NULL, order_item_id TEXT NOT NULL
 );
+CREATE INDEX export_rows_by_order ON export_rows (order_id);
 CREATE TABLE support_orders (
     kind TEXT NOT NULL, order_id TEXT NOT NULL, at TEXT NOT NULL, PRIMARY KEY (kind, order_id)
 );
@@ -284,17 +285,21 @@ class Store(Database):
             raise UsageError(f"no step '{step_id}' in this incident's checklist: use one of {known}")
         return row
 
-    def cancel_requests(self) -> dict[tuple[str, str], tuple[str, str | None]]:
-        """The latest feed state per (order id, item code): in_flight, accepted or rejected."""
-        rows = self.conn.execute("SELECT order_id, order_item_id, state, message FROM cancel_requests "
-                                 "ORDER BY submission_id")
-        return {(r["order_id"], r["order_item_id"]): (r["state"], r["message"]) for r in rows}
+    def cancel_requests(self, order_ids: list[str] | None = None) -> dict[tuple[str, str], tuple[str, str | None]]:
+        """The latest feed state per (order id, item code): in_flight, accepted or rejected (of
+        these orders only, when given)."""
+        rows = _of_orders(self.conn, "SELECT order_id, order_item_id, state, message FROM cancel_requests",
+                          "ORDER BY submission_id", order_ids)
+        return {(r[0], r[1]): (r[2], r[3]) for r in rows}
 
-    def seller_actions(self) -> SellerActions:
-        """What the seller did about the orders, apart from what Amazon says of them."""
-        exported = {(r[0], r[1]) for r in self.conn.execute("SELECT order_id, order_item_id FROM export_rows")}
-        asked = {r[0] for r in self.conn.execute("SELECT order_id FROM support_orders WHERE kind = 'fba-request'")}
-        return SellerActions(self.cancel_requests(), exported, asked)
+    def seller_actions(self, order_ids: list[str] | None = None) -> SellerActions:
+        """What the seller did about the orders, apart from what Amazon says of them: of every
+        order, or of these only (a batch: what is read stays the size of the batch)."""
+        exported = {(r[0], r[1]) for r in _of_orders(self.conn, "SELECT order_id, order_item_id FROM export_rows",
+                                                     "", order_ids)}
+        asked = {r[0] for r in _of_orders(self.conn, "SELECT order_id FROM support_orders WHERE kind = 'fba-request'",
+                                          "", order_ids)}
+        return SellerActions(self.cancel_requests(order_ids), exported, asked)
 
     def exports(self) -> list[sqlite3.Row]:
         return self.conn.execute("SELECT * FROM exports ORDER BY id").fetchall()
@@ -340,6 +345,20 @@ class Store(Database):
         return count
 
 
+def _of_orders(conn: sqlite3.Connection, select: str, order_by: str, order_ids: list[str] | None) -> list[tuple]:
+    """The rows of `select` (its WHERE, if any, taken as is), of these orders only when given."""
+    cursor = conn.cursor()
+    cursor.row_factory = None
+    if order_ids is None:
+        return cursor.execute(f"{select} {order_by}").fetchall()
+    joiner = "AND" if " WHERE " in select else "WHERE"
+    rows: list[tuple] = []
+    for start in range(0, len(order_ids), 500):  # SQLite's limit on bound values is 999 on old builds
+        chunk = order_ids[start:start + 500]
+        rows += cursor.execute(f"{select} {joiner} order_id IN ({', '.join('?' * len(chunk))}) {order_by}", chunk)
+    return rows
+
+
 def lines_of_orders(conn: sqlite3.Connection, order_ids: list[str]) -> list[OrderLine]:
     """The saved lines of these orders only (a batch being merged)."""
     result = []
@@ -362,6 +381,14 @@ def line_batches(store: Store, size: int = 20000) -> Iterator[list[OrderLine]]:
             batch.append(_line(row))
     if batch:
         yield batch
+
+
+def lines_in_order(store: Store, size: int = 5000) -> Iterator[list[OrderLine]]:
+    """Every line of the incident in Store.lines()' order (purchase date, order), `size` at a
+    time: SQLite sorts them (on disk when they are many), memory holds one batch."""
+    cursor = _select_lines(store.conn, "ORDER BY purchase_date, order_id, sku, seq")
+    while rows := cursor.fetchmany(size):
+        yield [_line(row) for row in rows]
 
 
 # -- creating and finding incidents: incident.workspace.folders (imported last: it uses Store) --
