@@ -2,12 +2,14 @@
 Unshipped report; `incident pull` + `cancel export` for one SKU, against pandas (pyarrow engine)
 just reading the same files; peak memory; start-up time of `incident --help` and `status`.
 
-    make bench            (or: .venv/bin/python bench/bench_pull.py [--lines N] [--in-scope SHARE] [--bomb])
+    make bench            (or: .venv/bin/python bench/bench_pull.py [--lines N] [--in-scope SHARE] [--read-paths] [--bomb])
 
 `--in-scope` chooses how much of the report the incident is about: `few` (one SKU among 2,200,
 the default), `skus` (every line is the scope's SKU, bought over 31 days: most of it outside the
 28-minute window) or `all` (every line is the scope's SKU and inside the window: a million
-affected lines). Memory must stay under 1 GB whichever.
+affected lines). Memory must stay under 1 GB whichever. With `skus` and `all` (or `--read-paths`),
+the commands that read every affected line are timed too, with their peak memory: `status`,
+`orders` (a table of the first lines, `--csv`, `--json`) and `notify render` (under 500 MB each).
 
 Writes bench/results-pull.json and prints a Markdown table for bench/README.md.
 """
@@ -141,12 +143,31 @@ def best(runs: int, fn, *args):
     return min(r[0] for r in results), max(r[1] for r in results)
 
 
+READ_COMMANDS = {  # what reads every affected line: each must stay flat in memory (issue 19)
+    "status": ["status"], "status_json": ["status", "--json"], "orders": ["orders"], "orders_csv": ["orders", "--csv"],
+    "orders_json": ["orders", "--json"], "notify_render": ["notify", "render"],
+}
+
+
+def read_paths(incident: str, env: dict[str, str]) -> dict[str, float | int]:
+    """Wall time and peak RSS of each command that reads every affected line, once each, on the
+    incident of the first run (pulled and exported; `notify render` last: it writes)."""
+    results: dict[str, float | int] = {}
+    for name, args in READ_COMMANDS.items():
+        seconds, peak = timed([incident, *args], env)
+        results[f"{name}_s"], results[f"{name}_peak_rss_mib"] = round(seconds, 2), peak
+        print(f"{' '.join(args)}: {seconds:.2f} s, peak {peak} MiB", file=sys.stderr, flush=True)
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--in-scope", choices=["few", "skus", "all"], default="few")
     parser.add_argument("--bomb", action="store_true", help="Only pull a gzip bomb (one 3 GiB line).")
+    parser.add_argument("--read-paths", action="store_true",
+                        help="Also time status, orders (table, --csv, --json) and notify render (always with skus, all).")
     options = parser.parse_args()
     if options.bomb:
         return bomb()
@@ -182,8 +203,9 @@ def main() -> None:
     results["ratio_to_pandas_process"] = round((results["pull_s"] + results["export_s"]) / results["pandas_process_s"], 2)
     env = {**os.environ, "INCIDENT_HOME": str(DATA / "home-0")}
     results["help_s"] = best(5, timed, [incident, "--help"], env)[0]
-    if options.in_scope != "all":  # `status` holds every affected line: a million of them take gigabytes
-        results["status_s"] = best(5, timed, [incident, "status"], env)[0]
+    results["status_s"] = best(5 if options.in_scope == "few" else 1, timed, [incident, "status"], env)[0]
+    if options.in_scope != "few" or options.read_paths:
+        results.update(read_paths(incident, env))
     name = "results-pull.json" if options.in_scope == "few" else f"results-pull-{options.in_scope}.json"
     (HERE / name).write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))

@@ -18,7 +18,7 @@ import sys
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
@@ -28,7 +28,7 @@ from incident.amazon.rawfile import check_regular
 from incident.amazon.reports import Report, ReportLine, open_report
 from incident.errors import IncidentError, InputFileError, UsageError
 from incident.timeutil import iso_utc
-from incident.workspace.store import ADDRESS_FIELDS, OrderLine, Store, lines_of_orders
+from incident.workspace.store import ADDRESS_FIELDS, OrderLine, Store, copy_line, lines_of_orders
 
 PULL_COMMAND = "pull"
 
@@ -78,7 +78,7 @@ def _merge_batch(store: Store, conn, incident, incoming: list[ReportLine]) -> tu
         line = touched.get(key)
         if line is None:
             if key in existing:
-                line = replace(existing[key])
+                line = copy_line(existing[key])
             elif incident.in_window(line_in.fields.get("purchase_date")):
                 line = OrderLine(order_id=line_in.order_id, sku=line_in.sku, seq=line_in.seq)
             else:

@@ -7,10 +7,11 @@ bucket; the reason says why, so a manager can check any single decision.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
-from incident.workspace.store import Incident, OrderLine, SellerActions
+from incident.workspace.store import Incident, OrderLine, SellerActions, line_batches, lines_in_order
 
 CANCELLABLE = "cancellable_mfn"
 FBA = "fba_support"
@@ -172,6 +173,24 @@ def sort_store(store, lines: list[OrderLine] | None = None) -> list[Decision]:
     """Every affected line of an incident, with what the seller did about it. `lines`: the
     store's lines, when the caller has already read them."""
     return sort_lines(store.lines() if lines is None else lines, store.incident(), store.seller_actions())
+
+
+def decided_batches(store, size: int = 20000) -> Iterator[tuple[list[Decision], SellerActions]]:
+    """The affected lines a batch of whole orders at a time (about `size` lines), each with what
+    the seller did about its orders: the same decisions as sort_store(), in the memory of a
+    batch whatever the incident's size."""
+    incident = store.incident()
+    for batch in line_batches(store, size):
+        actions = store.seller_actions(sorted({line.order_id for line in batch}))
+        yield sort_lines(batch, incident, actions), actions
+
+
+def affected(store, size: int = 5000) -> Iterator[Decision]:
+    """Every affected line in sort_store()'s order (purchase date, order), read `size` lines at
+    a time."""
+    incident = store.incident()
+    for lines in lines_in_order(store, size):
+        yield from sort_lines(lines, incident, store.seller_actions(sorted({line.order_id for line in lines})))
 
 
 def counts(decisions: list[Decision]) -> dict[str, int]:

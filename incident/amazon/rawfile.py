@@ -95,47 +95,125 @@ def position(data: bytes, offset: int, first_line: int) -> tuple[int, int]:
 
 
 class LineTooLong(Exception):
-    """A line over MAX_LINE_BYTES: at `line`, or at the first line after the chunks yielded."""
+    """A line over MAX_LINE_BYTES: at `line`, or at the line starting at byte `offset` of the file."""
 
-    def __init__(self, line: int | None = None):
+    def __init__(self, line: int | None = None, offset: int = 0):
         super().__init__(line)
-        self.line = line
+        self.line, self.offset = line, offset
 
 
-def chunks(path: Path, compressed: bool) -> Iterator[bytes]:
-    """Whole lines after the header line, at most CHUNK_BYTES plus one line at a time. A line
-    longer than MAX_LINE_BYTES is refused (LineTooLong) as soon as it is seen, never read whole."""
+class Chunk:
+    """Whole lines of the file: `buffer[start:end]`, starting at byte `offset` of the file's
+    content. The buffer is the reader's own and is filled again with the next chunk: whatever is
+    kept must be copied out before the next chunk is asked for."""
+
+    __slots__ = ("buffer", "start", "end", "offset")
+
+    def __init__(self, buffer: bytearray, start: int, end: int, offset: int):
+        self.buffer, self.start, self.end, self.offset = buffer, start, end, offset
+
+    def view(self) -> memoryview:
+        return memoryview(self.buffer)[self.start:self.end]
+
+    def bytes(self) -> bytes:
+        return bytes(self.view())
+
+    def newlines(self) -> int:
+        return self.buffer.count(b"\n", self.start, self.end)
+
+    def isascii(self) -> bool:
+        # the whole buffer first (no copy): when it is ASCII, so is the chunk
+        return self.buffer.isascii() or self.bytes().isascii()
+
+
+def chunks(path: Path, compressed: bool, buffers: int = 1) -> Iterator[Chunk]:
+    """Whole lines after the header line, at most CHUNK_BYTES plus one line at a time, read into
+    `buffers` buffers in turn (no copy of the file's bytes is made): a chunk stays as it is while
+    the next `buffers - 1` are read. A line longer than MAX_LINE_BYTES is refused (LineTooLong) as
+    soon as it is seen, never read whole."""
+    size = CHUNK_BYTES
+    ring = [bytearray(size + MAX_LINE_BYTES + 1) for _ in range(buffers)]
+    turn = 0
+    buffer = ring[0]
+    view = memoryview(buffer)
     with open_binary(path, compressed) as source:
-        rest, header_done = b"", False
+        have, offset, header_done = 0, 0, False  # bytes carried over at the buffer's start; their offset in the file
         while True:
             try:
-                block = source.read(CHUNK_BYTES)
+                got = source.readinto(view[have:have + size])
             except (OSError, EOFError):
                 if not compressed:
                     raise  # the disk, not the file: one line at the CLI's edge
                 raise InputFileError(path, "is a damaged gzip file", REDOWNLOAD) from None
-            data = rest + block
+            end, start = have + got, 0
             if not header_done:
-                end = data.find(b"\n")
-                if end < 0:
-                    if len(data) > MAX_LINE_BYTES:
+                newline = buffer.find(b"\n", 0, end)
+                if newline < 0:
+                    if end > MAX_LINE_BYTES:
                         raise LineTooLong(1)
-                    if block:
-                        rest = data
+                    if got:
+                        have = end
                         continue
                     return
-                data, header_done = data[end + 1:], True
-            if block:
-                cut = data.rfind(b"\n") + 1
-                data, rest = data[:cut], data[cut:]
-            else:
-                rest = b""
-            if data:
-                yield data
-            if len(rest) > MAX_LINE_BYTES:
-                raise LineTooLong()
-            if not block:
+                start, header_done = newline + 1, True
+            cut = buffer.rfind(b"\n", start, end) + 1 if got else end
+            cut = max(cut, start)
+            if cut > start:
+                yield Chunk(buffer, start, cut, offset + start)
+            offset += cut
+            rest = end - cut
+            if rest > MAX_LINE_BYTES:
+                raise LineTooLong(offset=offset)
+            if not got:
                 return
+            if cut > start:  # the chunk stays as it is: the next one goes into the next buffer
+                turn = (turn + 1) % buffers
+                following = memoryview(ring[turn])
+                following[:rest] = view[cut:end]
+                buffer, view = ring[turn], following
+            else:  # nothing handed out of this buffer
+                view[:rest] = view[cut:end]
+            have = rest
+
+
+class LineCounter:
+    """The line a byte of the file is on, counted only when asked (an error names its line; a
+    file read without one never has its lines counted): what was not counted yet is counted by
+    reading the file again, from where the last count stopped."""
+
+    def __init__(self, path: Path, compressed: bool):
+        self.path, self.compressed = path, compressed
+        self.offset, self.line = 0, 1  # byte `offset` of the content starts line `line`
+        self.asked: int | None = None  # the offset last asked about
+
+    def line_at(self, offset: int) -> int:
+        """The line starting at byte `offset` (the start of a line)."""
+        self.asked = offset
+        if offset < self.offset:
+            self.offset, self.line = 0, 1
+        if offset > self.offset:
+            with open_binary(self.path, self.compressed) as source:
+                skip = self.offset
+                if not self.compressed:
+                    source.seek(skip)
+                    skip = 0
+                counted, todo = 0, offset - self.offset
+                while skip:
+                    skip -= len(source.read(min(skip, 1 << 20)))
+                while todo > 0:
+                    block = source.read(min(todo, 1 << 20))
+                    if not block:
+                        break
+                    counted += block.count(b"\n")
+                    todo -= len(block)
+            self.offset, self.line = offset, self.line + counted
+        return self.line
+
+    def passed(self, chunk: Chunk) -> None:
+        """Once a chunk is read: when its first line was asked, count on past it now, while it is
+        in memory (no second reading later)."""
+        if self.asked == chunk.offset == self.offset:
+            self.offset, self.line = chunk.offset + chunk.end - chunk.start, self.line + chunk.newlines()
 
 
 def too_long(path: Path, line: int) -> InputFileError:

@@ -15,12 +15,11 @@ from incident.cli import (
     IncidentOpt,
     JsonOpt,
     app,
-    decisions,
     err,
     home,
     open_store,
-    print_buckets,
     print_json,
+    print_money,
     table,
     warn_skipped,
 )
@@ -250,15 +249,15 @@ def status(incident: IncidentOpt = None, as_json: JsonOpt = False) -> None:
     from incident.after import closing
     from incident.after.record import open_any
     from incident.amazon import marketplaces
-    from incident.scope import counts, money
+    from incident.totals import summary_by_batch
 
     with open_any(home(), incident) as store:  # a closed incident is read too
         warn_skipped(store.skipped)
         inc = store.incident()
-        sorted_lines = decisions(store)
+        line_counts, line_money, owed = summary_by_batch(store)  # a batch of orders at a time: any size
         steps = store.steps()
         exports = store.exports()
-        told = notices.summary(store, sorted_lines)
+        told = notices.summary(store, owed=owed)
         personal = closing.personal_data(store)
     now = now_utc()
     step_records = [{"id": s["id"], "title": s["title"], "state": s["state"], "at": s["at"],
@@ -269,7 +268,7 @@ def status(incident: IncidentOpt = None, as_json: JsonOpt = False) -> None:
         print_json({"id": inc.id, "title": inc.title, "state": inc.state, "scope": inc.scope(),
                      "opened_at": store_mod.iso_utc(inc.opened_at), "opened_by": inc.opened_by,
                      "elapsed_seconds": int((now - inc.window_start).total_seconds()),
-                     "counts": counts(sorted_lines), "money": money(sorted_lines),
+                     "counts": line_counts, "money": line_money,
                      "steps": step_records, "exports": export_records, "notices": told,
                      "personal_data": personal.as_dict()})
         return
@@ -288,7 +287,7 @@ def status(incident: IncidentOpt = None, as_json: JsonOpt = False) -> None:
                      s["by"] or "", s["title"]])
     table(f"Checklist: {done} of {len(steps)} steps done or skipped",
            ["step", "state", "when", "who", "what"], rows)
-    print_buckets(sorted_lines)
+    print_money(line_money)
     if exports:
         table("Exports", ["when", "format", "rows", "note", "path"],
                [[elapsed(parse_iso(e["at"]) - inc.window_start), e["format"], str(e["rows"]), e["stale"] or "", e["path"]]

@@ -48,23 +48,36 @@ def notify_render(
             result = notices.render_notices(store, store_mod.actor(by), notices.Templates(templates), seller_name,
                                              connection=api,
                                              progress=(lambda done, total: update(done, total, done)) if live else None)
-        problems = notices.blocked(store)
+        problems = _blocked(store)
     print(f"{result.rendered} notices rendered, {result.unchanged} unchanged, {result.already_sent} already sent")
     for bucket, count in result.waiting.items():
         step = "export or submit the cancellations" if bucket == "cancellable_mfn" else "make the FBA request (step fba-request)"
         print(f"waiting: {count} lines in {bucket} get a notice once you {step}")
     if result.unreachable:
-        print(f"no buyer e-mail for {len(result.unreachable)} orders (send through the API, or pull the "
-              f"Unshipped Orders report): {', '.join(result.unreachable[:10])}{' ...' if len(result.unreachable) > 10 else ''}")
+        print(f"no buyer e-mail for {result.unreachable_total} orders (send through the API, or pull the "
+              f"Unshipped Orders report): {', '.join(result.unreachable[:10])}{' ...' if result.unreachable_total > 10 else ''}")
     _print_blocked(problems)
 
 
+BLOCKED_SHOWN = 20  # blocked notices whose reasons are printed; all are counted
+
+
+def _blocked(store) -> tuple[list, int]:
+    from incident.notices.render import blocked, blocked_count
+
+    return blocked(store, BLOCKED_SHOWN), blocked_count(store)
+
+
 def _print_blocked(problems) -> None:
+    problems, count = problems
     for order_id, lines in problems:
         for line in lines:
             err.print(f"blocked: {order_id}: {line}", markup=False, soft_wrap=True)
+    if count > len(problems):
+        err.print(f"blocked: and {count - len(problems)} more notices (`incident notify list --json` shows each)",
+                  markup=False, soft_wrap=True)
     if problems:
-        err.print(f"{len(problems)} notices are blocked: fix the template, or `incident notify check --force "
+        err.print(f"{count} notices are blocked: fix the template, or `incident notify check --force "
                    "--reason TEXT`", markup=False, soft_wrap=True)
 
 
@@ -86,11 +99,11 @@ def notify_check(
             count = notices.force(store, store_mod.actor(by), reason or "")
             print(f"{count} blocked notices released: {reason}")
             return
-        problems = notices.blocked(store)
+        problems = _blocked(store)
         total = store.conn.execute("SELECT count(*) FROM notices").fetchone()[0]
-    print(f"{total - len(problems)} of {total} notices pass Amazon's messaging rules")
+    print(f"{total - problems[1]} of {total} notices pass Amazon's messaging rules")
     _print_blocked(problems)
-    if problems:
+    if problems[1]:
         raise typer.Exit(EXIT_PARTIAL)
 
 

@@ -1,5 +1,7 @@
 """Getting the orders in: pull (report files or the live API) and the sorted listing."""
 
+import csv
+import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -12,21 +14,19 @@ from incident.cli import (
     JsonOpt,
     app,
     connection,
-    decisions,
     duration,
     err,
     money_text,
     open_store,
-    print_json,
+    out,
     print_money,
     progress,
     table,
 )
 from incident.errors import UsageError
-from incident.safetext import shown
+from incident.safetext import csv_cell, json_inert, shown
 from incident.totals import money_by_batch
 from incident.workspace import store as store_mod
-from incident.workspace.files import csv_text
 
 
 @app.command(rich_help_panel="During the incident")
@@ -98,6 +98,9 @@ def _pull_live(incident: str | None, by: str | None, plan_only: bool, strategy: 
             print("stopped")
             return
 
+SHOWN = 50  # order lines a terminal table shows; --csv and --json give every one
+
+
 @app.command("orders", rich_help_panel="During the incident")
 def list_orders(
     bucket: Annotated[str | None, typer.Option("--bucket", help="Only this bucket: cancellable_mfn, fba_support, shipped_unrecoverable, cancelled_by_seller, cancelled_before, needs_attention.")] = None,
@@ -109,30 +112,76 @@ def list_orders(
 
     Example: incident orders --bucket fba_support --csv > fba-orders.csv
     """
-    from incident.scope import BUCKETS
+    from incident.scope import BUCKETS, affected
 
     if bucket is not None and bucket not in BUCKETS:
         raise UsageError(f"--bucket '{bucket}' is not one of {', '.join(BUCKETS)}")
-    with open_store(incident) as store:
-        chosen = [d for d in decisions(store) if bucket is None or d.bucket == bucket]
-    records = [{
+    with open_store(incident) as store:  # read and written a few thousand lines at a time: any size
+        records = (_record(d) for d in affected(store) if bucket is None or d.bucket == bucket)
+        if as_json:
+            _write_json(records)
+        elif as_csv:
+            _write_csv(records)
+        else:
+            _print_table(records)
+
+
+def _record(d) -> dict:
+    return {
         "order_id": d.line.order_id, "order_item_id": d.line.order_item_id, "sku": d.line.sku,
         "product_name": d.line.product_name,
         "purchase_date": d.line.purchase_date, "fulfillment_channel": d.line.fulfillment_channel,
         "order_status": d.line.order_status, "units": d.units, "currency": d.line.currency,
         "list_price": d.list_price, "price_paid": d.price_paid, "charged": d.charged, "loss": d.loss,
         "promotion_ids": d.line.promotion_ids, "bucket": d.bucket, "reason": d.reason,
-    } for d in chosen]
-    if as_json:
-        print_json(records)
-    elif as_csv:
-        columns = list(records[0]) if records else ["order_id", "bucket"]
-        sys.stdout.write(csv_text(columns, (["" if r[c] is None else str(r[c]) for c in columns] for r in records)))
-    else:
-        table(f"{len(records)} affected order lines", [
-            "order", "item code", "sku", "status", "channel", "units", "list", "paid", "loss", "bucket", "why"],
-            [[r["order_id"], r["order_item_id"] or "-", r["sku"], r["order_status"] or "-",
-              r["fulfillment_channel"] or "-", str(r["units"]), money_text(r["list_price"], None),
-              money_text(r["price_paid"], None), money_text(r["loss"], None), r["bucket"], r["reason"]]
-             for r in records], notes="why")
+    }
 
+
+def _write_json(records) -> None:
+    """The same text as print_json(list(records)), written as the records come."""
+    pieces, first = [], True
+    for record in records:
+        text = json.dumps(record, indent=2, ensure_ascii=False, default=str).replace("\n", "\n  ")
+        pieces.append(("[\n  " if first else ",\n  ") + text)
+        first = False
+        if len(pieces) >= 500:
+            sys.stdout.write(json_inert("".join(pieces)))
+            pieces = []
+    sys.stdout.write(json_inert("".join(pieces)) + ("[]\n" if first else "\n]\n"))
+
+
+def _write_csv(records) -> None:
+    """The same text as csv_text() of all the records, written as they come."""
+    records = iter(records)
+    first = next(records, None)
+    columns = list(first) if first is not None else ["order_id", "bucket"]
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow([csv_cell(name) for name in columns])
+    if first is None:
+        return
+    batch = [first]
+    for record in records:
+        batch.append(record)
+        if len(batch) >= 500:
+            writer.writerows([csv_cell("" if r[c] is None else str(r[c])) for c in columns] for r in batch)
+            batch = []
+    writer.writerows([csv_cell("" if r[c] is None else str(r[c])) for c in columns] for r in batch)
+
+
+def _print_table(records) -> None:
+    """The first SHOWN lines as a table, and how many more there are."""
+    first, total = [], 0
+    for record in records:
+        total += 1
+        if len(first) < SHOWN:
+            first.append(record)
+    more = total - len(first)
+    table(f"{total} affected order lines" + (f", the first {len(first)}" if more else ""), [
+        "order", "item code", "sku", "status", "channel", "units", "list", "paid", "loss", "bucket", "why"],
+        [[r["order_id"], r["order_item_id"] or "-", r["sku"], r["order_status"] or "-",
+          r["fulfillment_channel"] or "-", str(r["units"]), money_text(r["list_price"], None),
+          money_text(r["price_paid"], None), money_text(r["loss"], None), r["bucket"], r["reason"]]
+         for r in first], notes="why")
+    if more:
+        note = f"{more} more affected order lines: use --csv or --json to get all {total}"
+        print(note if out.is_terminal else f"# {note}")

@@ -65,13 +65,15 @@ class _Lost(Exception):
     """Another run took the notice between our read and our claim: nothing to record."""
 
 
-def summary(store: Store, sorted_lines: list | None = None) -> dict[str, Any]:
+def summary(store: Store, sorted_lines: list | None = None, owed: int | None = None) -> dict[str, Any]:
     """Who was told, how and when: the buyers owed a notice (`owed`: their order was cancelled
     by the seller or at the seller's request), notices per state, sent ones per channel, first
-    and last sending time, and who sent them. `sorted_lines`: the incident's lines already sorted."""
+    and last sending time, and who sent them. `sorted_lines`: the incident's lines already sorted;
+    `owed`: already counted (totals.summary_by_batch)."""
     from incident.notices.render import eligible
 
-    owed = len(eligible(store, sorted_lines=sorted_lines)[0])
+    if owed is None:
+        owed = len(eligible(store, sorted_lines=sorted_lines)[0])
     states = dict(store.conn.execute("SELECT state, count(*) FROM notices GROUP BY state").fetchall())
     by_via = dict(store.conn.execute("SELECT via, count(*) FROM notices WHERE state = 'sent' GROUP BY via").fetchall())
     first, last = store.conn.execute("SELECT min(sent_at), max(sent_at) FROM notices WHERE state = 'sent'").fetchone()

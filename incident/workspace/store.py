@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from functools import cached_property
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,7 @@ CREATE TABLE submissions (
 CREATE TABLE export_rows (
     export_id INTEGER NOT NULL, order_id TEXT NOT NULL, order_item_id TEXT NOT NULL
 );
+CREATE INDEX export_rows_by_order ON export_rows (order_id);
 CREATE TABLE support_orders (
     kind TEXT NOT NULL, order_id TEXT NOT NULL, at TEXT NOT NULL, PRIMARY KEY (kind, order_id)
 );
@@ -104,6 +106,9 @@ CREATE TABLE leases (job TEXT PRIMARY KEY, holder TEXT NOT NULL, who TEXT NOT NU
 
 
 SCHEMA_FINGERPRINT = fingerprint(_SCHEMA)
+_UPSERT_LINES = (f"INSERT INTO order_lines ({', '.join(['order_id', 'sku', 'seq', *LINE_FIELDS])}, first_seen, updated_at) "
+                 f"VALUES ({', '.join('?' * (len(LINE_FIELDS) + 5))}) ON CONFLICT (order_id, sku, seq) DO UPDATE SET "
+                 + ", ".join(f"{name} = excluded.{name}" for name in LINE_FIELDS) + ", updated_at = excluded.updated_at")
 
 def actor(by: str | None = None) -> str:
     if by:
@@ -207,12 +212,35 @@ class SellerActions:
                 or order_id in self.fba_requested)
 
 
-def _line(row: sqlite3.Row) -> OrderLine:
-    values = {name: row[name] for name in ("order_id", "sku", "seq", *LINE_FIELDS)}
-    for name in _MONEY_FIELDS:
-        if values[name] is not None:
-            values[name] = Decimal(values[name])
-    return OrderLine(**values)
+_LINE_COLUMNS = ["order_id", "sku", "seq", *LINE_FIELDS]  # OrderLine's fields, in its order
+_SELECT_LINES = f"SELECT {', '.join(_LINE_COLUMNS)} FROM order_lines"
+_MONEY_AT = [_LINE_COLUMNS.index(name) for name in _MONEY_FIELDS]
+_line_values = attrgetter(*_LINE_COLUMNS)
+
+
+def _line(row: tuple) -> OrderLine:
+    """An OrderLine from a row of _SELECT_LINES (a plain tuple: sqlite3.Row's lookups by name cost
+    more than the rest of the line together)."""
+    if any(row[i] is not None for i in _MONEY_AT):
+        row = list(row)
+        for i in _MONEY_AT:
+            if row[i] is not None:
+                row[i] = Decimal(row[i])
+    return OrderLine(*row)
+
+
+def _select_lines(conn: sqlite3.Connection, where: str = "", parameters=()) -> sqlite3.Cursor:
+    """The order lines as plain tuples (see _line)."""
+    cursor = conn.cursor()
+    cursor.row_factory = None
+    return cursor.execute(f"{_SELECT_LINES} {where}", parameters)
+
+
+def copy_line(line: OrderLine) -> OrderLine:
+    """A copy of the line (dataclasses.replace() costs ten times as much)."""
+    copied = OrderLine.__new__(OrderLine)
+    copied.__dict__.update(line.__dict__)
+    return copied
 
 
 class Store(Database):
@@ -244,8 +272,7 @@ class Store(Database):
                         opened_by=row["opened_by"], state=row["state"])
 
     def lines(self, conn: sqlite3.Connection | None = None) -> list[OrderLine]:
-        rows = (conn or self.conn).execute("SELECT * FROM order_lines ORDER BY purchase_date, order_id, sku, seq")
-        return [_line(row) for row in rows]
+        return [_line(row) for row in _select_lines(conn or self.conn, "ORDER BY purchase_date, order_id, sku, seq")]
 
 
     def steps(self) -> list[sqlite3.Row]:
@@ -258,17 +285,21 @@ class Store(Database):
             raise UsageError(f"no step '{step_id}' in this incident's checklist: use one of {known}")
         return row
 
-    def cancel_requests(self) -> dict[tuple[str, str], tuple[str, str | None]]:
-        """The latest feed state per (order id, item code): in_flight, accepted or rejected."""
-        rows = self.conn.execute("SELECT order_id, order_item_id, state, message FROM cancel_requests "
-                                 "ORDER BY submission_id")
-        return {(r["order_id"], r["order_item_id"]): (r["state"], r["message"]) for r in rows}
+    def cancel_requests(self, order_ids: list[str] | None = None) -> dict[tuple[str, str], tuple[str, str | None]]:
+        """The latest feed state per (order id, item code): in_flight, accepted or rejected (of
+        these orders only, when given)."""
+        rows = _of_orders(self.conn, "SELECT order_id, order_item_id, state, message FROM cancel_requests",
+                          "ORDER BY submission_id", order_ids)
+        return {(r[0], r[1]): (r[2], r[3]) for r in rows}
 
-    def seller_actions(self) -> SellerActions:
-        """What the seller did about the orders, apart from what Amazon says of them."""
-        exported = {(r[0], r[1]) for r in self.conn.execute("SELECT order_id, order_item_id FROM export_rows")}
-        asked = {r[0] for r in self.conn.execute("SELECT order_id FROM support_orders WHERE kind = 'fba-request'")}
-        return SellerActions(self.cancel_requests(), exported, asked)
+    def seller_actions(self, order_ids: list[str] | None = None) -> SellerActions:
+        """What the seller did about the orders, apart from what Amazon says of them: of every
+        order, or of these only (a batch: what is read stays the size of the batch)."""
+        exported = {(r[0], r[1]) for r in _of_orders(self.conn, "SELECT order_id, order_item_id FROM export_rows",
+                                                     "", order_ids)}
+        asked = {r[0] for r in _of_orders(self.conn, "SELECT order_id FROM support_orders WHERE kind = 'fba-request'",
+                                          "", order_ids)}
+        return SellerActions(self.cancel_requests(order_ids), exported, asked)
 
     def exports(self) -> list[sqlite3.Row]:
         return self.conn.execute("SELECT * FROM exports ORDER BY id").fetchall()
@@ -277,18 +308,14 @@ class Store(Database):
 
     def save_lines(self, conn: sqlite3.Connection, lines: list[OrderLine]) -> None:
         stamp = iso_utc(now_utc())
-        columns = ["order_id", "sku", "seq", *LINE_FIELDS]
-        sql = (f"INSERT INTO order_lines ({', '.join(columns)}, first_seen, updated_at) "
-               f"VALUES ({', '.join('?' * (len(columns) + 2))}) "
-               f"ON CONFLICT (order_id, sku, seq) DO UPDATE SET "
-               + ", ".join(f"{name} = excluded.{name}" for name in LINE_FIELDS)
-               + ", updated_at = excluded.updated_at")
         rows = []
         for line in lines:
-            values = [getattr(line, name) for name in columns]
-            values = [str(v) if isinstance(v, Decimal) else v for v in values]
-            rows.append((*values, stamp, stamp))
-        conn.executemany(sql, rows)
+            values = [*_line_values(line), stamp, stamp]
+            for i in _MONEY_AT:
+                if values[i] is not None:
+                    values[i] = str(values[i])
+            rows.append(values)
+        conn.executemany(_UPSERT_LINES, rows)
 
     def tick_step(self, conn: sqlite3.Connection, command: str, who: str, note: str | None = None) -> list[str]:
         """Mark done the open steps that this command completes."""
@@ -321,29 +348,50 @@ class Store(Database):
 OUTBOX_TEST_FILE = "test-notice.eml"  # `notify send --via outbox --test-to`: a buyer's notice, so purged too
 
 
+def _of_orders(conn: sqlite3.Connection, select: str, order_by: str, order_ids: list[str] | None) -> list[tuple]:
+    """The rows of `select` (its WHERE, if any, taken as is), of these orders only when given."""
+    cursor = conn.cursor()
+    cursor.row_factory = None
+    if order_ids is None:
+        return cursor.execute(f"{select} {order_by}").fetchall()
+    joiner = "AND" if " WHERE " in select else "WHERE"
+    rows: list[tuple] = []
+    for start in range(0, len(order_ids), 500):  # SQLite's limit on bound values is 999 on old builds
+        chunk = order_ids[start:start + 500]
+        rows += cursor.execute(f"{select} {joiner} order_id IN ({', '.join('?' * len(chunk))}) {order_by}", chunk)
+    return rows
+
+
 def lines_of_orders(conn: sqlite3.Connection, order_ids: list[str]) -> list[OrderLine]:
     """The saved lines of these orders only (a batch being merged)."""
     result = []
     for start in range(0, len(order_ids), 500):  # SQLite's limit on bound values is 999 on old builds
         chunk = order_ids[start:start + 500]
-        result += [_line(row) for row in conn.execute(
-            f"SELECT * FROM order_lines WHERE order_id IN ({', '.join('?' * len(chunk))})", chunk)]
+        result += [_line(row) for row in _select_lines(conn, f"WHERE order_id IN ({', '.join('?' * len(chunk))})", chunk)]
     return result
 
 
 def line_batches(store: Store, size: int = 20000) -> Iterator[list[OrderLine]]:
     """Every line of the incident, in batches of about `size` lines holding whole orders: memory
     stays flat whatever the incident's size."""
-    cursor = store.conn.execute("SELECT * FROM order_lines ORDER BY order_id, sku, seq")
+    cursor = _select_lines(store.conn, "ORDER BY order_id, sku, seq")
     batch: list[OrderLine] = []
     while rows := cursor.fetchmany(size):
         for row in rows:
-            if len(batch) >= size and row["order_id"] != batch[-1].order_id:
+            if len(batch) >= size and row[0] != batch[-1].order_id:
                 yield batch
                 batch = []
             batch.append(_line(row))
     if batch:
         yield batch
+
+
+def lines_in_order(store: Store, size: int = 5000) -> Iterator[list[OrderLine]]:
+    """Every line of the incident in Store.lines()' order (purchase date, order), `size` at a
+    time: SQLite sorts them (on disk when they are many), memory holds one batch."""
+    cursor = _select_lines(store.conn, "ORDER BY purchase_date, order_id, sku, seq")
+    while rows := cursor.fetchmany(size):
+        yield [_line(row) for row in rows]
 
 
 # -- creating and finding incidents: incident.workspace.folders (imported last: it uses Store) --
