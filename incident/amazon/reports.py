@@ -9,23 +9,20 @@ error naming the file, line and column. Error messages never quote buyer data.
 
 from __future__ import annotations
 
-import os
 import re
-import struct
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from incident.amazon.cells import CONVERTERS, PERSONAL, check_line, text_or_none
+from incident.amazon.parsing import Parsed, RowParser, read_ahead
 from incident.amazon.rawfile import (
-    MAX_LINE_BYTES,
     REDOWNLOAD,
     Chunk,
     LineCounter,
     LineTooLong,
     Transcoder,
-    chunks,
     detect_encoding,
     diagnose,
     sniff,
@@ -198,7 +195,7 @@ def open_report(path: Path | str, skus: Iterable[str] | None = None, encoding: s
 
     def batches() -> Iterator[list[ReportLine]]:
         try:
-            for chunk, table in _read_ahead(path, compressed, reader):
+            for chunk, table in read_ahead(path, compressed, reader.parse_ahead):
                 yield reader.read(chunk, table)
         except LineTooLong as exc:
             raise too_long(path, exc.line or reader.lines.line_at(exc.offset)) from None
@@ -209,117 +206,10 @@ def open_report(path: Path | str, skus: Iterable[str] | None = None, encoding: s
 
 # ---------------------------------------------------------------------------------------------
 # one chunk at a time
-
-_END = object()
-AHEAD = 2  # chunks parsed ahead of the one being read
-BLOCK_BYTES = 512 << 10  # what one thread of the read-ahead parses at a time
-
-
-@dataclass
-class _Parsed:
-    """A chunk's rows as the CSV reader made them."""
-
-    rows: object  # every row: at least its SKU and purchase date
-    scoped: int  # how many rows are of the scope's SKUs
-    kept: object  # every column of the rows that may be kept (scope and window), None when there are none
-    every: object  # every row with every column, when it was parsed so (else parsed when needed)
-
-
-def _blocks(chunk: Chunk) -> list[memoryview]:
-    """The chunk in blocks of whole lines of about BLOCK_BYTES."""
-    view, buffer, result = chunk.view(), chunk.buffer, []
-    start, end = chunk.start, chunk.end
-    while start < end:
-        cut = buffer.rfind(b"\n", start, min(start + BLOCK_BYTES, end)) + 1
-        if cut <= start:  # a line longer than a block: the block is that line
-            cut = buffer.find(b"\n", start, end) + 1 or end
-        if end - cut < BLOCK_BYTES // 4:  # no small last block
-            cut = end
-        result.append(view[start - chunk.start:cut - chunk.start])
-        start = cut
-    return result
-
-
-def _is_utf8(view: memoryview) -> bool:
-    """Whether these bytes are UTF-8, by Arrow's own check (many times faster than decoding)."""
-    import pyarrow as pa
-
-    values = pa.Array.from_buffers(pa.large_binary(), 1, [None, pa.py_buffer(struct.pack("<2q", 0, len(view))),
-                                                          pa.py_buffer(view)])
-    try:
-        values.cast(pa.large_string())
-    except pa.ArrowInvalid:
-        return False
-    return True
-
-
-def _read_ahead(path: Path, compressed: bool, reader: _ChunkReader) -> Iterator[tuple[Chunk, object]]:
-    """(chunk, its table as the CSV reader makes of it, or None) in the file's order. A thread
-    reads and parses the next chunk while this one is checked and merged (the CSV reader leaves
-    the interpreter free), so the two overlap. It only parses what the reader would pass as it
-    is (UTF-8); anything else, and any chunk the CSV reader refuses, is left to `read` (None),
-    which decides it exactly as without the thread. Errors come in the file's order."""
-    import queue
-    import threading
-
-    from concurrent.futures import ThreadPoolExecutor
-
-    handed: queue.Queue = queue.Queue(maxsize=AHEAD)  # a chunk's buffer is untouched until it has been read
-    stop = threading.Event()
-    pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix=f"parse {path.name}")
-
-    def work() -> None:
-        try:
-            for chunk in chunks(path, compressed, buffers=AHEAD + 2):
-                item = (chunk, reader.parse_ahead(chunk, pool))  # parsed in the pool while the next is read
-                while not stop.is_set():
-                    try:
-                        handed.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            handed.put(_END)
-        except BaseException as exc:  # handed over, raised where the file's order puts it
-            handed.put(exc)
-
-    worker = threading.Thread(target=work, name=f"read {path.name}", daemon=True)
-    worker.start()
-    try:
-        while (item := handed.get()) is not _END:
-            if isinstance(item, BaseException):
-                raise item
-            chunk, parsed = item
-            yield chunk, parsed() if parsed is not None else None
-    finally:
-        stop.set()
-        while worker.is_alive():
-            try:
-                handed.get(timeout=0.05)
-            except queue.Empty:
-                pass
-        worker.join()
-        pool.shutdown(cancel_futures=True)
-
 _C0_AND_DEL = bytes(range(0x20)) + b"\x7f"
-_PLAUSIBLE_SECONDS = (int(datetime(1995, 1, 1, tzinfo=UTC).timestamp()), int(datetime(2101, 1, 1, tzinfo=UTC).timestamp()))
 _NOT_C0 = bytes(b for b in range(256) if b not in _C0_AND_DEL)
-_PRINTABLE = bytes(range(0x21, 0x7f))  # ASCII that no trimming removes
 _C1 = re.compile(rb"\xc2[\x80-\x9f]")
 _INVISIBLE_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\ufeff]")  # in free text: controls and the BOM
-
-
-def _string_array(values: list[str]):
-    """An Arrow string array built from its buffers: pa.array() would import pandas (0.15 s)."""
-    import pyarrow as pa
-
-    encoded = [value.encode("utf-8") for value in values]
-    offsets = [0]
-    for value in encoded:
-        offsets.append(offsets[-1] + len(value))
-    return pa.Array.from_buffers(pa.string(), len(encoded), [
-        None, pa.py_buffer(struct.pack(f"<{len(offsets)}i", *offsets)), pa.py_buffer(b"".join(encoded))])
 
 
 def _may_hide_characters(raw: bytes, strict: bool) -> bool:
@@ -330,233 +220,9 @@ def _may_hide_characters(raw: bytes, strict: bool) -> bool:
     return strict and not raw.isascii()
 
 
-class _ChunkReader:
-    """Reads the chunks of one report into its Report: the CSV reader, the scope, the checks."""
-
-    def __init__(self, report: Report, header: list[str], mapping: dict[str, str], skus: Iterable[str] | None,
-                 window: tuple[datetime, datetime] | None, text: Transcoder, lines: LineCounter):
-        import pyarrow as pa
-        from pyarrow import csv
-
-        self.report, self.header, self.mapping, self.text, self.lines = report, header, mapping, text, lines
-        self.window = window and (iso_utc(window[0]), iso_utc(window[1]))
-        if window is not None:  # Arrow scalars made from buffers: a Python number would make pyarrow import pandas
-            seconds = [int(window[0].timestamp()), int(window[1].timestamp()), *_PLAUSIBLE_SECONDS]
-            values = pa.Array.from_buffers(pa.int64(), 4, [None, pa.py_buffer(struct.pack("<4q", *seconds))])
-            self.bounds = [*values, pa.Array.from_buffers(pa.bool_(), 1, [None, pa.py_buffer(b"\x01")])[0]]
-        self.scope = {sku.strip() for sku in skus} if skus is not None else None
-        self.scope_array = _string_array(sorted(self.scope)) if self.scope is not None else None
-        required = set(REQUIRED[report.kind]) - {"item-price"}  # Amazon hides pending orders' prices
-        self.converters = [(column, name, CONVERTERS.get(name, text_or_none), column in required)
-                           for column, name in mapping.items()]
-        self.occurrences: dict[str, int] = {}
-        self.chunk: Chunk | None = None  # the one being read
-        self.parsed: _Parsed | None = None  # its rows
-        self.data: bytes | memoryview = b""  # its text as UTF-8, as the CSV reader was given it
-        names = [name if name else f"_blank_{i}" for i, name in enumerate(header)]
-        seen: set[str] = set()
-        for i, name in enumerate(names):  # pyarrow wants unique names (doubled ones we read are refused)
-            if name in seen:
-                names[i] = f"{name}_{i}"
-            seen.add(names[i])
-        wanted = list(mapping)
-
-        def options(columns: list[str], threads: bool, check_utf8: bool = True) -> dict:
-            return dict(
-                read_options=csv.ReadOptions(column_names=names, block_size=MAX_LINE_BYTES, use_threads=threads),
-                parse_options=csv.ParseOptions(delimiter="\t", quote_char=False, escape_char=False,
-                                               ignore_empty_lines=True),
-                convert_options=csv.ConvertOptions(column_types={name: pa.string() for name in columns},
-                                                   include_columns=columns, strings_can_be_null=False,
-                                                   quoted_strings_can_be_null=False, check_utf8=check_utf8))
-
-        self.options = options(wanted, True)
-        # a block of a chunk at a time, each in a thread of the read-ahead: the columns that choose
-        # the rows, then every column of the blocks that hold a row kept
-        # (their chunk is checked as UTF-8 whole, once)
-        self.block_options = options(wanted, False, check_utf8=False)
-        self.light_options = options(["sku", "purchase-date"], False, check_utf8=False)
-
-    def parse_ahead(self, chunk: Chunk, pool) -> Callable[[], _Parsed | None] | None:
-        """Starts parsing the chunk in the `pool`'s threads when the file is UTF-8 so far; returns
-        what waits for its tables (_Parsed, or None when the CSV reader refuses any of it), or
-        None when not started. Called from the read-ahead thread: it only computes.
-
-        With a scope, every row is parsed for its SKU and purchase date only, and all its columns
-        only in the blocks of the chunk that hold a row kept: the same rows and values as parsing
-        it whole, for a fraction of the work. What parsing it whole checks, is checked: every
-        line's fields (the CSV reader, block by block) and that the chunk is UTF-8 (Arrow's own
-        check, once)."""
-        import pyarrow as pa
-        from pyarrow import csv
-
-        if not self.text.encoding.startswith("utf-8"):
-            return None
-        if self.scope_array is None:  # every row may be kept: all of it is parsed
-            def whole() -> _Parsed:
-                table, scoped, kept = self._kept(csv.read_csv(pa.py_buffer(chunk.view()), **self.options))
-                return _Parsed(table, scoped.num_rows, kept, table)
-
-            futures = [pool.submit(whole)]
-        elif not chunk.isascii() and not _is_utf8(chunk.view()):
-            return None  # read() tells what is wrong, exactly as without the read-ahead
-        else:  # UTF-8 checked: the blocks are parsed without checking it again
-            futures = [pool.submit(self._block, block) for block in _blocks(chunk)]
-
-        def parsed() -> _Parsed | None:
-            try:
-                results = [future.result() for future in futures]
-            except pa.ArrowInvalid:
-                return None  # read() tells what is wrong, exactly as without the read-ahead
-            if self.scope_array is None:
-                return results[0]
-            pieces = results
-            kept = [piece for _, _, piece in pieces if piece is not None]
-            return _Parsed(pa.concat_tables([light for light, _, _ in pieces]), sum(n for _, n, _ in pieces),
-                           pa.concat_tables(kept) if kept else None, None)
-
-        return parsed
-
-    def _block(self, view: memoryview) -> tuple[object, int, object]:
-        """(the block's SKUs and purchase dates, how many rows are of the scope, its kept rows
-        with every column, or None when it has none)."""
-        import pyarrow as pa
-        import pyarrow.compute as pc
-        from pyarrow import csv
-
-        light = csv.read_csv(pa.py_buffer(view), **self.light_options)
-        scoped = light.filter(pc.is_in(self._trimmed(light["sku"]), value_set=self.scope_array))
-        if not scoped.num_rows or (self.window is not None and not scoped.filter(self._maybe_in_window(scoped)).num_rows):
-            return light, scoped.num_rows, None
-        return light, scoped.num_rows, self._kept(csv.read_csv(pa.py_buffer(view), **self.block_options))[2]
-
-    def _kept(self, table) -> tuple[object, object, object]:
-        """(every row, the rows of the scope's SKUs, those that may be inside the window)."""
-        import pyarrow.compute as pc
-
-        scoped = table
-        if self.scope_array is not None:
-            scoped = table.filter(pc.is_in(self._trimmed(table["sku"]), value_set=self.scope_array))
-        return table, scoped, scoped.filter(self._maybe_in_window(scoped)) if self.window is not None else scoped
-
-    @staticmethod
-    def _trimmed(skus):
-        """The SKUs without surrounding white space (as pyarrow trims it), without the cost of
-        trimming when no SKU holds anything but printable ASCII other than the space."""
-        import pyarrow.compute as pc
-
-        if all(chunk.buffers()[2] is None or not chunk.buffers()[2].to_pybytes().translate(None, _PRINTABLE)
-               for chunk in skus.chunks):
-            return skus
-        return pc.utf8_trim_whitespace(skus)
-
-    def read(self, chunk: Chunk, parsed=None) -> list[ReportLine]:
-        """The chunk's kept lines. `parsed`: its tables from parse_ahead, used only if the file is
-        still read as UTF-8 (as it was then): they are what this would compute."""
-        import pyarrow as pa
-        from pyarrow import csv
-
-        self.chunk = chunk
-        if self.text.encoding.startswith("utf-8"):  # passed as it is: the CSV reader checks it is UTF-8
-            data = chunk.view()
-        else:
-            data = self.text(chunk.bytes(), self._first_line())
-            parsed = None
-        table = None
-        if parsed is None:
-            try:
-                table = csv.read_csv(pa.py_buffer(data), **self.options)
-            except pa.ArrowInvalid as exc:
-                if "UTF8" not in str(exc):
-                    raise diagnose(self.report.path, self.header, bytes(data), self._first_line()) from None
-                data = self.text.invalid_utf8(chunk.bytes(), self._first_line())
-                try:
-                    table = csv.read_csv(pa.py_buffer(data), **self.options)
-                except pa.ArrowInvalid:
-                    raise diagnose(self.report.path, self.header, data, self._first_line()) from None
-        self.data = data
-        if self.text.utf8_line is None and self.text.encoding.startswith("utf-8") and not chunk.isascii():
-            self.text.read_as_utf8(chunk.bytes(), self._first_line())
-        if parsed is None:
-            whole, scoped, table = self._kept(table)
-            parsed = _Parsed(whole, scoped.num_rows, table, whole)
-        self.parsed = parsed
-        self.report.rows_read += parsed.rows.num_rows
-        self._check_column(parsed.rows, "sku", in_scope_only=True)
-        self.report.scope_rows += parsed.scoped
-        table = parsed.kept
-        if table is None:  # no row kept: nothing more to check
-            self.lines.passed(chunk)
-            self.data = b""
-            return []
-        for column in self.mapping:
-            if column != "sku":
-                self._check_column(table, column)
-        kept: list[ReportLine] = []
-        if table.num_rows:
-            columns = [table[column].to_pylist() for column, _, _, _ in self.converters]  # faster than rows as dicts
-            for values in zip(*columns):
-                line = self._line(values)
-                if line is not None:
-                    kept.append(line)
-        self.lines.passed(chunk)  # transcoding keeps line ends where they were
-        self.data = b""
-        return kept
-
-    def _first_line(self) -> int:
-        """The line the chunk being read starts on (counted only when something needs it)."""
-        return self.lines.line_at(self.chunk.offset)
-
-    def _text(self) -> bytes:
-        """The chunk being read, as UTF-8 bytes (to find a line in it)."""
-        if not isinstance(self.data, bytes):
-            self.data = bytes(self.data)
-        return self.data
-
-    # -- what is kept ----------------------------------------------------------------------------
-
-    def _maybe_in_window(self, table):
-        """Rows that may be inside the window: Arrow reads the usual ISO-8601 times at C speed and
-        only rows it read as a plausible time outside the window are dropped here; every other row
-        (another way of writing, a damaged value, the year 9999) is judged exactly, and refused if
-        need be, by the converters."""
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
-        start, end, earliest, latest, true = self.bounds
-        seconds = pc.cast(pc.strptime(table["purchase-date"], format="%Y-%m-%dT%H:%M:%S%z", unit="s",
-                                      error_is_null=True), pa.int64())
-        inside = pc.and_(pc.greater_equal(seconds, start), pc.less(seconds, end))
-        implausible = pc.or_(pc.less(seconds, earliest), pc.greater_equal(seconds, latest))
-        return pc.fill_null(pc.or_(inside, implausible), true)
-
-    def _line(self, values: tuple[str, ...]) -> ReportLine | None:
-        """One kept row (its values in self.converters' order) as a ReportLine, every value checked;
-        None when it was bought outside the window."""
-        fields: dict[str, object] = {}
-        for raw, (column, name, convert, needed) in zip(values, self.converters):
-            try:
-                value = convert(raw) if raw and not raw.isspace() else None
-            except ValueError as exc:
-                raise self._cell_error(values, column, str(exc)) from None
-            if value is None and needed:
-                raise self._cell_error(values, column, "is empty but every line needs it")
-            fields[name] = value
-        contradiction = check_line(fields)
-        if contradiction is not None:
-            column = next(c for c, n in self.mapping.items() if n == contradiction[0])
-            raise self._cell_error(values, column, contradiction[1])
-        if self.report.kind in (UNSHIPPED, LEGACY):  # both list seller-fulfilled orders only
-            fields["fulfillment_channel"] = "Merchant"
-        if self.window is not None and not self.window[0] <= str(fields["purchase_date"]) < self.window[1]:
-            return None
-        order_id, sku = fields.pop("order_id"), fields.pop("sku")
-        key = f"{order_id}\t{sku}"
-        seq = self.occurrences.get(key, 0)
-        self.occurrences[key] = seq + 1
-        return ReportLine(order_id=order_id, sku=sku, seq=seq, fields=fields)
-
-    # -- finding what is wrong, and where ----------------------------------------------------------
+class _Locating:
+    """What _ChunkReader uses to find what is wrong in the chunk it reads, and where: the line and
+    column of a hidden character or of a value that cannot be read."""
 
     def _lines(self):
         """(line number, cells) of each line of the chunk being read."""
@@ -602,11 +268,8 @@ class _ChunkReader:
 
     def _every_row(self):
         """Every row of the chunk being read, with every column (parsed now if it was not)."""
-        import pyarrow as pa
-        from pyarrow import csv
-
         if self.parsed.every is None:
-            self.parsed.every = csv.read_csv(pa.py_buffer(self.data), **self.options)
+            self.parsed.every = self.rows.parse(self.data)
         return self.parsed.every
 
     def _cell_error(self, values: tuple[str, ...], column: str, problem: str) -> InputFileError:
@@ -625,3 +288,117 @@ class _ChunkReader:
         quoted = value and self.mapping[column] not in PERSONAL  # buyer data is never quoted
         return InputFileError(self.report.path, f"'{shown(value)}' {problem}" if quoted else problem, fix,
                               line=line, column=index + 1, column_name=column)
+
+
+class _ChunkReader(_Locating):
+    """Reads the chunks of one report into its Report: the checks and the conversion of each
+    value kept (parsing.RowParser chooses the rows)."""
+
+    def __init__(self, report: Report, header: list[str], mapping: dict[str, str], skus: Iterable[str] | None,
+                 window: tuple[datetime, datetime] | None, text: Transcoder, lines: LineCounter):
+        self.report, self.header, self.mapping, self.text, self.lines = report, header, mapping, text, lines
+        self.rows = RowParser(header, mapping, skus, window)
+        self.window = window and (iso_utc(window[0]), iso_utc(window[1]))
+        self.scope = {sku.strip() for sku in skus} if skus is not None else None
+        required = set(REQUIRED[report.kind]) - {"item-price"}  # Amazon hides pending orders' prices
+        self.converters = [(column, name, CONVERTERS.get(name, text_or_none), column in required)
+                           for column, name in mapping.items()]
+        self.occurrences: dict[str, int] = {}
+        self.chunk: Chunk | None = None  # the one being read
+        self.parsed = None  # its rows (parsing.Parsed)
+        self.data: bytes | memoryview = b""  # its text as UTF-8, as the CSV reader was given it
+
+    def parse_ahead(self, chunk: Chunk, pool):
+        """parsing.RowParser.parse_ahead when the file is read as UTF-8 so far; else None (read()
+        transcodes and parses the chunk itself)."""
+        return self.rows.parse_ahead(chunk, pool) if self.text.encoding.startswith("utf-8") else None
+
+    def read(self, chunk: Chunk, parsed=None) -> list[ReportLine]:
+        """The chunk's kept lines. `parsed`: its tables from parse_ahead, used only if the file is
+        still read as UTF-8 (as it was then): they are what this would compute."""
+        import pyarrow as pa
+
+        self.chunk = chunk
+        if self.text.encoding.startswith("utf-8"):  # passed as it is: the CSV reader checks it is UTF-8
+            data = chunk.view()
+        else:
+            data = self.text(chunk.bytes(), self._first_line())
+            parsed = None
+        table = None
+        if parsed is None:
+            try:
+                table = self.rows.parse(data)
+            except pa.ArrowInvalid as exc:
+                if "UTF8" not in str(exc):
+                    raise diagnose(self.report.path, self.header, bytes(data), self._first_line()) from None
+                data = self.text.invalid_utf8(chunk.bytes(), self._first_line())
+                try:
+                    table = self.rows.parse(data)
+                except pa.ArrowInvalid:
+                    raise diagnose(self.report.path, self.header, data, self._first_line()) from None
+        self.data = data
+        if self.text.utf8_line is None and self.text.encoding.startswith("utf-8") and not chunk.isascii():
+            self.text.read_as_utf8(chunk.bytes(), self._first_line())
+        if parsed is None:
+            whole, scoped, table = self.rows.kept(table)
+            parsed = Parsed(whole, scoped.num_rows, table, whole)
+        self.parsed = parsed
+        self.report.rows_read += parsed.rows.num_rows
+        self._check_column(parsed.rows, "sku", in_scope_only=True)
+        self.report.scope_rows += parsed.scoped
+        table = parsed.kept
+        if table is None:  # no row kept: nothing more to check
+            self.lines.passed(chunk)
+            self.data = b""
+            return []
+        for column in self.mapping:
+            if column != "sku":
+                self._check_column(table, column)
+        kept: list[ReportLine] = []
+        if table.num_rows:
+            columns = [table[column].to_pylist() for column, _, _, _ in self.converters]  # faster than rows as dicts
+            for values in zip(*columns):
+                line = self._line(values)
+                if line is not None:
+                    kept.append(line)
+        self.lines.passed(chunk)  # transcoding keeps line ends where they were
+        self.data = b""
+        return kept
+
+    def _first_line(self) -> int:
+        """The line the chunk being read starts on (counted only when something needs it)."""
+        return self.lines.line_at(self.chunk.offset)
+
+    def _text(self) -> bytes:
+        """The chunk being read, as UTF-8 bytes (to find a line in it)."""
+        if not isinstance(self.data, bytes):
+            self.data = bytes(self.data)
+        return self.data
+
+    # -- what is kept ----------------------------------------------------------------------------
+
+    def _line(self, values: tuple[str, ...]) -> ReportLine | None:
+        """One kept row (its values in self.converters' order) as a ReportLine, every value checked;
+        None when it was bought outside the window."""
+        fields: dict[str, object] = {}
+        for raw, (column, name, convert, needed) in zip(values, self.converters):
+            try:
+                value = convert(raw) if raw and not raw.isspace() else None
+            except ValueError as exc:
+                raise self._cell_error(values, column, str(exc)) from None
+            if value is None and needed:
+                raise self._cell_error(values, column, "is empty but every line needs it")
+            fields[name] = value
+        contradiction = check_line(fields)
+        if contradiction is not None:
+            column = next(c for c, n in self.mapping.items() if n == contradiction[0])
+            raise self._cell_error(values, column, contradiction[1])
+        if self.report.kind in (UNSHIPPED, LEGACY):  # both list seller-fulfilled orders only
+            fields["fulfillment_channel"] = "Merchant"
+        if self.window is not None and not self.window[0] <= str(fields["purchase_date"]) < self.window[1]:
+            return None
+        order_id, sku = fields.pop("order_id"), fields.pop("sku")
+        key = f"{order_id}\t{sku}"
+        seq = self.occurrences.get(key, 0)
+        self.occurrences[key] = seq + 1
+        return ReportLine(order_id=order_id, sku=sku, seq=seq, fields=fields)
