@@ -24,15 +24,10 @@ START, END = "2026-11-20T14:00:00-08:00", "2026-11-20T14:30:00-08:00"
 def busy_incident(cli, tmp_path: Path, floor: str | None = None) -> str:
     """An incident over reports with orders inside and outside the window, several SKUs, FBA and
     seller-fulfilled, multi-line orders; pulled and its cancellations exported. Its SKU."""
-    from incident.sandbox.scenario import ALL_ORDERS_COLUMNS, UNSHIPPED_COLUMNS, Scenario, write_report
+    from incident.sandbox.scenario import busy_reports
 
-    start, end = datetime.fromisoformat(START), datetime.fromisoformat(END)
-    scenario = Scenario("US", 11, begin=start.replace(hour=12), finish=end.replace(hour=16), window_start=start,
-                        window_end=end, burst_orders=150, background_orders=200, extra_skus=5)
-    orders = list(scenario.orders())
-    paths = [tmp_path / "all.txt", tmp_path / "unshipped.txt"]
-    write_report(paths[0], ALL_ORDERS_COLUMNS, scenario.all_orders_rows(orders))
-    write_report(paths[1], UNSHIPPED_COLUMNS, scenario.unshipped_rows(orders))
+    scenario, paths = busy_reports(tmp_path, datetime.fromisoformat(START), datetime.fromisoformat(END),
+                                   seed=11, burst_orders=150)
     sku = scenario.incident_product.sku
     cli("open", "--sku", sku, "--start", START, "--end", END, *(["--floor", floor] if floor else []))
     cli("pull", "--report", paths[0], "--report", paths[1])

@@ -94,33 +94,13 @@ def tls_smtp(request, monkeypatch, tmp_path):
 def ready_incident(cli, tmp_path, orders: int, marketplace: str = "US", *render_options):
     """An incident with `orders` seller-fulfilled cancellable orders, exported and rendered."""
     start, end = "2026-11-20T14:00:00-08:00", "2026-11-20T14:30:00-08:00"
-    if marketplace == "US":
-        scenario, all_orders, (all_report, unshipped_report) = cancellable_reports(
-            tmp_path, orders, datetime.fromisoformat(start), datetime.fromisoformat(end))
-    else:
-        scenario, all_orders, (all_report, unshipped_report) = marketplace_reports(
-            tmp_path, marketplace, orders, datetime.fromisoformat(start), datetime.fromisoformat(end))
+    scenario, all_orders, (all_report, unshipped_report) = cancellable_reports(
+        tmp_path, orders, datetime.fromisoformat(start), datetime.fromisoformat(end), marketplace)
     cli("open", "--sku", scenario.incident_product.sku, "--start", start, "--end", end, "--marketplace", marketplace)
     cli("pull", "--report", all_report, "--report", unshipped_report)
     cli("cancel", "export")
     cli("notify", "render", *render_options)
     return {o.order_id: o.buyer_email for o in all_orders}, all_orders
-
-
-def marketplace_reports(folder, marketplace: str, count: int, start: datetime, end: datetime):
-    """As sandbox.scenario.cancellable_reports, in another marketplace: Amazon.de, Amazon.co.jp."""
-    from incident.sandbox.scenario import ALL_ORDERS_COLUMNS, UNSHIPPED_COLUMNS, Scenario, write_report
-
-    scenario = Scenario(marketplace, 5, begin=start, finish=end, window_start=start, window_end=end,
-                        burst_orders=count, background_orders=0, mfn_share=1.0)
-    generated = list(scenario.orders())
-    for order in generated:
-        order.status, order.items = "Unshipped", order.items[:1]
-        order.items[0].status = "Unshipped"
-    paths = [folder / "all.txt", folder / "unshipped.txt"]
-    write_report(paths[0], ALL_ORDERS_COLUMNS, scenario.all_orders_rows(generated))
-    write_report(paths[1], UNSHIPPED_COLUMNS, scenario.unshipped_rows(generated))
-    return scenario, generated, paths
 
 
 def rendered_notices(home) -> dict[str, tuple[str, str]]:

@@ -7,14 +7,13 @@ are measured in bench/, not asserted here.)"""
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 from conftest import ASSETS, SAMPLES, WINDOW
 
 from incident.amazon import rawfile
 from incident.amazon.reports import open_report, read_report
-from incident.sandbox.scenario import Scenario, cancellable_reports
+from incident.sandbox.scenario import busy_reports, cancellable_reports
 
 START, END = "2026-11-20T14:00:00-08:00", "2026-11-20T14:30:00-08:00"
 
@@ -24,23 +23,8 @@ def small_chunks(monkeypatch):
     monkeypatch.setattr(rawfile, "CHUNK_BYTES", 700)  # a few lines per chunk
 
 
-def busy_reports(tmp_path: Path) -> tuple[Scenario, list[Path]]:
-    """An All Orders and an Unshipped report with orders inside and outside the window, several
-    SKUs, multi-line orders."""
-    from incident.sandbox.scenario import ALL_ORDERS_COLUMNS, UNSHIPPED_COLUMNS, write_report
-
-    start, end = datetime.fromisoformat(START), datetime.fromisoformat(END)
-    scenario = Scenario("US", 7, begin=start.replace(hour=12), finish=end.replace(hour=16), window_start=start,
-                        window_end=end, burst_orders=120, background_orders=200, extra_skus=5)
-    orders = list(scenario.orders())
-    paths = [tmp_path / "all.txt", tmp_path / "unshipped.txt"]
-    write_report(paths[0], ALL_ORDERS_COLUMNS, scenario.all_orders_rows(orders))
-    write_report(paths[1], UNSHIPPED_COLUMNS, scenario.unshipped_rows(orders))
-    return scenario, paths
-
-
 def test_a_report_read_in_small_chunks_gives_the_same_lines(tmp_path, monkeypatch):
-    scenario, paths = busy_reports(tmp_path)
+    scenario, paths = busy_reports(tmp_path, datetime.fromisoformat(START), datetime.fromisoformat(END))
     skus = [scenario.incident_product.sku]
     window = (datetime.fromisoformat(START), datetime.fromisoformat(END))
     whole = [read_report(path, skus, window=window) for path in paths]
@@ -60,7 +44,7 @@ def test_cp932_and_accents_after_the_first_chunk_in_small_chunks(small_chunks):
 
 
 def test_a_pull_in_small_chunks_and_batches_is_the_same_incident(cli, tmp_path, monkeypatch):
-    scenario, paths = busy_reports(tmp_path)
+    scenario, paths = busy_reports(tmp_path, datetime.fromisoformat(START), datetime.fromisoformat(END))
     sku = scenario.incident_product.sku
     cli("open", "--sku", sku, "--start", START, "--end", END)
     whole = cli("pull", "--report", paths[0], "--report", paths[1]).stdout
@@ -78,7 +62,7 @@ def test_money_by_batch_is_scope_money_to_the_cent(cli, tmp_path):
     from incident.totals import money_by_batch
     from incident.workspace import store as store_mod
 
-    scenario, paths = busy_reports(tmp_path)
+    scenario, paths = busy_reports(tmp_path, datetime.fromisoformat(START), datetime.fromisoformat(END))
     cli("open", "--sku", scenario.incident_product.sku, "--start", START, "--end", END, "--floor", "100")
     cli("pull", "--report", paths[0], "--report", paths[1])
     with store_mod.open_store(store_mod.home()) as store:

@@ -310,11 +310,11 @@ def from_spec(spec: dict) -> Scenario:
                     burst_orders=spec["burst_orders"], background_orders=spec["background_orders"])
 
 
-def cancellable_reports(folder: Path, count: int, start: datetime,
-                        end: datetime) -> tuple[Scenario, list[Order], list[Path]]:
+def cancellable_reports(folder: Path, count: int, start: datetime, end: datetime,
+                        marketplace: str = "US") -> tuple[Scenario, list[Order], list[Path]]:
     """`count` seller-fulfilled one-item orders inside [start, end), all Unshipped (every one
     cancellable), written to `folder` as an All Orders and an Unshipped report."""
-    scenario = Scenario("US", 5, begin=start, finish=end, window_start=start, window_end=end,
+    scenario = Scenario(marketplace, 5, begin=start, finish=end, window_start=start, window_end=end,
                         burst_orders=count, background_orders=0, mfn_share=1.0)
     generated = list(scenario.orders())
     for order in generated:
@@ -324,6 +324,19 @@ def cancellable_reports(folder: Path, count: int, start: datetime,
     write_report(paths[0], ALL_ORDERS_COLUMNS, scenario.all_orders_rows(generated))
     write_report(paths[1], UNSHIPPED_COLUMNS, scenario.unshipped_rows(generated))
     return scenario, generated, paths
+
+
+def busy_reports(folder: Path, start: datetime, end: datetime, seed: int = 7,
+                 burst_orders: int = 120) -> tuple[Scenario, list[Path]]:
+    """An All Orders and an Unshipped report with orders inside and outside [start, end), several
+    SKUs, FBA and seller-fulfilled, multi-line orders, written to `folder`."""
+    scenario = Scenario("US", seed, begin=start.replace(hour=12), finish=end.replace(hour=16), window_start=start,
+                        window_end=end, burst_orders=burst_orders, background_orders=200, extra_skus=5)
+    orders = list(scenario.orders())
+    paths = [folder / "all.txt", folder / "unshipped.txt"]
+    write_report(paths[0], ALL_ORDERS_COLUMNS, scenario.all_orders_rows(orders))
+    write_report(paths[1], UNSHIPPED_COLUMNS, scenario.unshipped_rows(orders))
+    return scenario, paths
 
 
 def write_report(path: Path, columns: list[str], rows: Iterable[dict[str, str]],

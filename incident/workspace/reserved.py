@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -49,6 +49,18 @@ def database(home: Path, name: str, *, create: bool = True) -> Path:
     """Where the database `name` (account.db, watch.db) is: in the reserved folder, or still at the
     top of an earlier home while another connection has it open. `create=False` (to read only)
     makes no folder for a database that does not exist anywhere yet."""
+    return _reserved(home, name, create, lambda old, new: new if _move_database(old, new) else old)
+
+
+def drills(home: Path, *, create: bool = True) -> Path:
+    """The drills' folder (scorecards and the autopilot's workspaces), moved from the top of an
+    earlier home in one rename."""
+    return _reserved(home, DRILLS, create, _move_folder)
+
+
+def _reserved(home: Path, name: str, create: bool, move: Callable[[Path, Path], Path]) -> Path:
+    """Where `name` is: in the reserved folder, or moved there now from the top of an earlier home
+    by `move(old, new)`, which says where it is after (still `old` when it could not move)."""
     new, old = home / FOLDER / name, home / name
     if os.path.lexists(new) or not os.path.lexists(old):
         if create or os.path.lexists(home / FOLDER):  # checked before anything is read through it
@@ -57,20 +69,12 @@ def database(home: Path, name: str, *, create: bool = True) -> Path:
     with _moving(home):
         if os.path.lexists(new) or not os.path.lexists(old):  # another run moved it meanwhile
             return new
-        return new if _move_database(old, new) else old
+        return move(old, new)
 
 
-def drills(home: Path, *, create: bool = True) -> Path:
-    """The drills' folder (scorecards and the autopilot's workspaces), moved from the top of an
-    earlier home in one rename."""
-    new, old = home / FOLDER / DRILLS, home / DRILLS
-    if os.path.lexists(new) or not os.path.lexists(old):
-        if create or os.path.lexists(home / FOLDER):  # checked before anything is read through it
-            folder(home)
-        return new
-    with _moving(home):
-        if not os.path.lexists(new) and stat.S_ISDIR(os.lstat(old).st_mode):  # a link is not followed
-            os.rename(old, new)
+def _move_folder(old: Path, new: Path) -> Path:
+    if stat.S_ISDIR(os.lstat(old).st_mode):  # a link is not followed: left where it is
+        os.rename(old, new)
     return new
 
 
