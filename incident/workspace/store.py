@@ -364,11 +364,7 @@ def _of_orders(conn: sqlite3.Connection, select: str, order_by: str, order_ids: 
 
 def lines_of_orders(conn: sqlite3.Connection, order_ids: list[str]) -> list[OrderLine]:
     """The saved lines of these orders only (a batch being merged)."""
-    result = []
-    for start in range(0, len(order_ids), 500):  # SQLite's limit on bound values is 999 on old builds
-        chunk = order_ids[start:start + 500]
-        result += [_line(row) for row in _select_lines(conn, f"WHERE order_id IN ({', '.join('?' * len(chunk))})", chunk)]
-    return result
+    return [_line(row) for row in _of_orders(conn, _SELECT_LINES, "", order_ids)]
 
 
 def line_batches(store: Store, size: int = 20000) -> Iterator[list[OrderLine]]:
